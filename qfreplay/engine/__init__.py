@@ -1,0 +1,1 @@
+"""The engine: numba kernels (``kernels``) and their orchestration (``backtest``, ``live``)."""
