@@ -18,7 +18,7 @@ from ..config import Config
 from ..errors import DataError
 from ..instruments import Instrument
 from ..results import ResultsWriter
-from ..schema import ARBITRAGE_SCHEMA
+from ..schema import ARBITRAGE_SCHEMA, RESULT_TABLES
 from ..store import BookArrays, book_arrays, check_dataset, partition_dates, read_partition
 from .run import ArbitrageRun, FeatureRun, InstrumentRun, valid_rows
 from .strategy import Strategy, load_strategy
@@ -33,6 +33,7 @@ class BacktestResult:
     out: Optional[Path]
     summary: dict
     arbitrage: pa.Table
+    tables: Optional[dict[str, pa.Table]] = None
 
 
 def _range_text(cfg: Config) -> str:
@@ -135,11 +136,22 @@ class Backtest:
 
 
 def run_backtest(cfg: Config, out: Optional[str | Path] = None, progress: bool = False,
-                 strategy: Optional[Strategy] = None, write: bool = True) -> BacktestResult:
-    """Run a backtest and (unless ``write`` is False) write the results folder atomically."""
+                 strategy: Optional[Strategy] = None, write: bool = True, collect: bool = False) -> BacktestResult:
+    """Run a backtest; write the results folder atomically unless ``write`` is False.
+
+    With ``collect`` the result tables are also returned in memory (``BacktestResult.tables``),
+    which is what the report app uses to re-run one instrument interactively.
+    """
     bt = Backtest(cfg, strategy)
     writer = ResultsWriter(out if out is not None else cfg.out) if write else None
-    on_chunk = (lambda inst, tables: [writer.append(k, v) for k, v in tables.items()]) if writer else (lambda i, t: None)
+    parts: dict[str, list[pa.Table]] = {}
+
+    def on_chunk(inst: Instrument, tables: dict[str, pa.Table]) -> None:
+        for name, table in tables.items():
+            if writer:
+                writer.append(name, table)
+            if collect:
+                parts.setdefault(name, []).append(table)
     try:
         bar = _progress(progress)
         with bar as p:
@@ -153,7 +165,12 @@ def run_backtest(cfg: Config, out: Optional[str | Path] = None, progress: bool =
         if writer:
             writer.abort()
         raise
-    return BacktestResult(path, summary, bt.episodes)
+    tables = None
+    if collect:
+        tables = {name: pa.concat_tables(parts[name]) if parts.get(name) else RESULT_TABLES[name].empty_table()
+                  for name in ("signals", "fills", "equity", "round_trips")}
+        tables["arbitrage"] = bt.episodes
+    return BacktestResult(path, summary, bt.episodes, tables)
 
 
 def _progress(enabled: bool):
