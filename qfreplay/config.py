@@ -17,6 +17,14 @@ from .errors import ConfigError
 from .instruments import Instrument, VENUES
 
 
+def _parse_instrument(text: str) -> Instrument:
+    """Instrument.parse with its error as a ValueError, so that the message names the config key."""
+    try:
+        return Instrument.parse(text)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -72,7 +80,7 @@ class ArbitrageConfig(_Section):
     def _pairs(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         out = []
         for a, b in pairs:
-            ia, ib = Instrument.parse(a), Instrument.parse(b)
+            ia, ib = _parse_instrument(a), _parse_instrument(b)
             if ia == ib:
                 raise ValueError(f"pair {a} / {b} names the same instrument twice")
             out.append((str(ia), str(ib)))
@@ -163,7 +171,7 @@ class Config(_Section):
     def _instruments(cls, items: list[str]) -> list[str]:
         out: list[str] = []
         for item in items:
-            name = str(Instrument.parse(item))
+            name = str(_parse_instrument(item))
             if name not in out:
                 out.append(name)
         return out
@@ -251,22 +259,23 @@ def _describe(err: dict[str, Any]) -> str:
         return f"config key {key!r} must be {op} {bound} (got {got!r})"
     if kind == "value_error":
         msg = str(ctx.get("error", err["msg"]))
-        return f"config key {key!r}: {msg}" if key != "(top level)" else f"config: {msg}"
+        return f"config key {key!r}: {msg}" if key != "(top level)" else msg
     return f"config key {key!r}: {err['msg'].lower()} (got {got!r})"
 
 
-def load_config_dict(data: Any, source: str = "config") -> Config:
+def load_config_dict(data: Any, source: str = "") -> Config:
     """Validate a dict into a :class:`Config`, raising one-line :class:`ConfigError`."""
+    where = f"{source}: " if source else ""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of config keys at the top level")
+        raise ConfigError(f"{where}expected a mapping of config keys at the top level")
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from None
+        raise ConfigError(f"{where}{_describe(exc.errors()[0])}") from None
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{where}{exc}") from None
     # allowed keys named on unknown-key errors are in the README; validate timestamps eagerly
     cfg.start_ns, cfg.end_ns  # noqa: B018
     return cfg
