@@ -45,7 +45,17 @@ def _missing(px, sz):
     return math.isnan(px) or not (sz > 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
+def _depth(px, sz, L):
+    """Sum of the sizes of the first L present levels (branch-free, so that it vectorizes)."""
+    total = 0.0
+    for j in range(L):
+        s = sz[j]
+        total += s if (s > 0.0 and px[j] == px[j]) else 0.0
+    return total
+
+
+@njit(cache=True, error_model="numpy")
 def features_kernel(bid_px, bid_sz, ask_px, ask_sz, flags, levels, state, feats, valid):
     """Features of SPEC 4 for every row; invalid rows get NaN features and ``valid`` False."""
     n, nlev = bid_px.shape
@@ -63,17 +73,8 @@ def features_kernel(bid_px, bid_sz, ask_px, ask_sz, flags, levels, state, feats,
         else:
             valid[i] = True
             mid = (bb + ba) / 2.0
-            bv = 0.0
-            av = 0.0
-            for j in range(L):
-                p = bid_px[i, j]
-                s = bid_sz[i, j]
-                if not (math.isnan(p) or not (s > 0.0)):
-                    bv += s
-                p = ask_px[i, j]
-                s = ask_sz[i, j]
-                if not (math.isnan(p) or not (s > 0.0)):
-                    av += s
+            bv = _depth(bid_px[i], bid_sz[i], L)
+            av = _depth(ask_px[i], ask_sz[i], L)
             tot = bv + av
             feats[i, F_MID] = mid
             feats[i, F_SPREAD_BPS] = (ba - bb) / mid * 1e4
@@ -122,7 +123,7 @@ def imbalance_strategy(ts, feats, bid_px, bid_sz, ask_px, ask_sz, position, para
     return 0, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fill_price(q, bid_px, bid_sz, ask_px, ask_sz, book_fill, slip):
     """Price of a fill of signed quantity ``q`` against one book row (fixed: touch; book: walk all levels)."""
     if q > 0:
@@ -157,7 +158,7 @@ def fill_price(q, bid_px, bid_sz, ask_px, ask_sz, book_fill, slip):
     return base * (1.0 - slip)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _apply_fill(q, price, fee_bps, ts_order, ts_fill, ist, fst, f_ts, f_vals, rt_ts, rt_side, rt_vals):
     """Book a fill: cash, position, average-cost round trips; append to the fill and round-trip buffers."""
     fee = abs(q) * price * fee_bps / 1e4
@@ -212,7 +213,7 @@ def _apply_fill(q, price, fee_bps, ts_order, ts_fill, ist, fst, f_ts, f_vals, rt
     ist[IS_FILLS] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mark(ts, equity, ist, fst):
     """Drawdown and per-minute P&L bookkeeping for one row's equity."""
     if ist[IS_HAS_PEAK] == 0:
@@ -223,15 +224,16 @@ def _mark(ts, equity, ist, fst):
     dd = fst[FS_PEAK] - equity
     if dd > fst[FS_MAX_DD]:
         fst[FS_MAX_DD] = dd
-    minute = ts // NS_PER_MINUTE
-    if ist[IS_HAS_MINUTE] != 0 and minute != ist[IS_MINUTE]:
-        close_minute(fst)
-    ist[IS_HAS_MINUTE] = 1
-    ist[IS_MINUTE] = minute
+    # IS_MINUTE holds the start of the current UTC minute; divide only when a row leaves it
+    if ist[IS_HAS_MINUTE] == 0 or ts < ist[IS_MINUTE] or ts - ist[IS_MINUTE] >= NS_PER_MINUTE:
+        if ist[IS_HAS_MINUTE] != 0:
+            close_minute(fst)
+        ist[IS_HAS_MINUTE] = 1
+        ist[IS_MINUTE] = (ts // NS_PER_MINUTE) * NS_PER_MINUTE
     fst[FS_MINUTE_EQ] = equity
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def close_minute(fst):
     """Close the current UTC minute: its last equity's change from the previous one into Welford sums."""
     eq = fst[FS_MINUTE_EQ]
@@ -246,7 +248,7 @@ def close_minute(fst):
     fst[FS_PREV_MINUTE_EQ] = eq
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def execution_kernel(strategy, sparams, sstate, ts, feats, valid, bid_px, bid_sz, ask_px, ask_sz,
                      xp, xi, ist, fst, out_signal, out_conf, out_pos, out_cash, out_equity,
                      f_ts, f_vals, rt_ts, rt_side, rt_vals):
