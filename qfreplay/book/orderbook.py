@@ -15,7 +15,9 @@ _NAN = np.nan
 
 @njit(cache=True, nogil=True)
 def _apply_side(px, sz, n, prices, sizes, is_bid):
-    """Set absolute sizes (0 removes) of ``prices`` on one side; returns the new count or -1 if full.
+    """Set absolute sizes (0 removes) of ``prices`` on one side; returns (count, levels applied).
+
+    Fewer levels than given are applied only when the arrays are full: grow them and resume.
 
     Bids are stored ascending and asks descending, so the best level is always ``px[n - 1]``.
     """
@@ -46,7 +48,7 @@ def _apply_side(px, sz, n, prices, sizes, is_bid):
                 sz[lo] = s
             else:
                 if n == cap:
-                    return -1 - k  # caller grows and resumes at level k
+                    return n, k  # full: the caller grows the arrays and resumes at level k
                 for j in range(n, lo, -1):
                     px[j] = px[j - 1]
                     sz[j] = sz[j - 1]
@@ -58,7 +60,7 @@ def _apply_side(px, sz, n, prices, sizes, is_bid):
                 px[j] = px[j + 1]
                 sz[j] = sz[j + 1]
             n -= 1
-    return n
+    return n, prices.shape[0]
 
 
 @njit(cache=True, nogil=True)
@@ -105,12 +107,13 @@ class OrderBook:
     def _apply(self, is_bid: bool, prices: np.ndarray, sizes: np.ndarray) -> int:
         while True:
             if is_bid:
-                n = _apply_side(self._bpx, self._bsz, self._nb, prices, sizes, True)
+                n, done = _apply_side(self._bpx, self._bsz, self._nb, prices, sizes, True)
+                self._nb = n
             else:
-                n = _apply_side(self._apx, self._asz, self._na, prices, sizes, False)
-            if n >= 0:
+                n, done = _apply_side(self._apx, self._asz, self._na, prices, sizes, False)
+                self._na = n
+            if done == len(prices):
                 return n
-            done = -1 - n  # levels [0, done) were applied; grow and continue with the rest
             prices, sizes = prices[done:], sizes[done:]
             self._grow(is_bid)
 
