@@ -33,6 +33,12 @@ class Strategy:
     state_size: int = 0
     param_names: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        # compile now, to the one signature the execution kernel calls, so errors surface before any work
+        if tuple(kernels.STRATEGY_SIG.args) not in [tuple(sig) for sig in self.fn.signatures]:
+            self.fn.compile(kernels.STRATEGY_SIG)
+        object.__setattr__(self, "params", np.ascontiguousarray(self.params, dtype=np.float64))
+
     def new_state(self) -> np.ndarray:
         return np.zeros(max(self.state_size, 1), dtype=np.float64)
 
@@ -41,8 +47,10 @@ IMBALANCE_PARAMS = ("imbalance_threshold", "max_spread_bps", "confidence_base", 
 
 
 def imbalance(signal: SignalConfig) -> Strategy:
-    """The built-in rule of SPEC section 4 with the config's parameters."""
-    params = np.array([float(getattr(signal, k)) for k in IMBALANCE_PARAMS], dtype=np.float64)
+    """The built-in rule of SPEC section 4 with the config's parameters (``signal.params`` may set them too)."""
+    from .user import resolve_params
+
+    params = resolve_params("imbalance", {k: float(getattr(signal, k)) for k in IMBALANCE_PARAMS}, signal.params)
     return Strategy("imbalance", kernels.imbalance_strategy, params, 0, IMBALANCE_PARAMS)
 
 
