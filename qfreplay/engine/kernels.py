@@ -118,7 +118,7 @@ def features_kernel(bid_px, bid_sz, ask_px, ask_sz, flags, levels, state, feats,
         state[FS_PREV_VALID] = 1.0 if ok else 0.0
 
 
-@njit(STRATEGY_SIG, cache=True)
+@njit(cache=True)
 def imbalance_strategy(ts, feats, bid_px, bid_sz, ask_px, ask_sz, position, params, state):
     """The original dashboard's rule: params = [θ, max_spread_bps, base, slope, cap]."""
     imb = feats[F_IMBALANCE]
