@@ -1,5 +1,11 @@
 """CLI commands, one module each; this list is what ``qfreplay --help`` shows."""
 
 from .backtest import backtest, query
+from .exchange import exchange
+from .normalize import normalize
+from .record import record
+from .sweep import sweep
 
 COMMANDS = [backtest, query]
+COMMANDS += [record, normalize, exchange]
+COMMANDS += [sweep]
