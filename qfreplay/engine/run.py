@@ -250,12 +250,17 @@ class ArbitrageRun:
         self.ai = np.zeros(K.ARB_INT_STATE_SIZE, np.int64)
         self.af = np.zeros(K.ARB_FLOAT_STATE_SIZE, np.float64)
 
+    def _widen(self, width: int) -> None:
+        """Grow the carried books to ``width`` levels (new levels missing), so no stored level is ever cut."""
+        if width > self.levels:
+            books = np.full((2, 4, width), np.nan)
+            books[:, :, : self.levels] = self.books
+            self.books, self.levels = books, width
+
     def _pad(self, arr: np.ndarray, fill: float) -> np.ndarray:
         n, w = arr.shape
         if w == self.levels:
             return arr
-        if w > self.levels:
-            return arr[:, : self.levels]
         out = np.full((n, self.levels), fill)
         out[:, :w] = arr
         return out
@@ -264,6 +269,7 @@ class ArbitrageRun:
         """Feed valid rows of A and B (either may be None/empty); returns the episodes that closed."""
         parts = [(r, s) for r, s in ((rows_a, 0), (rows_b, 1)) if r is not None and len(r)]
         if parts:
+            self._widen(max(r.levels for r, _ in parts))
             ts = np.concatenate([r.ts_recv for r, _ in parts])
             side = np.concatenate([np.full(len(r), s, np.int64) for r, s in parts])
             order = np.argsort(ts, kind="stable")
