@@ -51,13 +51,22 @@ def write_parquet_atomic(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
-def new_file_name(table: str, first_ts: int) -> str:
-    """A file name that never collides with an earlier file: table, first ts_recv, random suffix."""
-    return f"{table}-{int(first_ts)}-{uuid.uuid4().hex[:8]}.parquet"
+def new_file_name(table: str, first_ts: int, suffix: Optional[str] = None) -> str:
+    """A file name that never collides with an earlier file: table, first ts_recv, random suffix.
+
+    A given ``suffix`` replaces the random one, for writers that must be reproducible byte for
+    byte (``simulate``); they own the folder, so no collision is possible.
+    """
+    return f"{table}-{int(first_ts)}-{suffix or uuid.uuid4().hex[:8]}.parquet"
 
 
-def write_partitioned(root: str | Path, table_name: str, venue: str, symbol: str, table: pa.Table) -> list[Path]:
-    """Write rows of one instrument's table, split by the UTC date of ``ts_recv``; returns the files."""
+def write_partitioned(
+    root: str | Path, table_name: str, venue: str, symbol: str, table: pa.Table, suffix: Optional[str] = None
+) -> list[Path]:
+    """Write rows of one instrument's table, split by the UTC date of ``ts_recv``; returns the files.
+
+    ``suffix``: a fixed file-name suffix instead of a random one (see :func:`new_file_name`).
+    """
     if table.num_rows == 0:
         return []
     ts = table.column("ts_recv").to_numpy()
@@ -67,7 +76,7 @@ def write_partitioned(root: str | Path, table_name: str, venue: str, symbol: str
         mask = days == day
         part = table.filter(pa.array(mask)) if not mask.all() else table
         first = int(ts[mask][0])
-        path = partition_dir(root, table_name, venue, symbol, date_of(first)) / new_file_name(table_name, first)
+        path = partition_dir(root, table_name, venue, symbol, date_of(first)) / new_file_name(table_name, first, suffix)
         written.append(write_parquet_atomic(part, path))
     return written
 
