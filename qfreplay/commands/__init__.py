@@ -4,6 +4,8 @@ from .backtest import backtest, query
 from .exchange import exchange
 from .normalize import normalize
 from .record import record
+from .sweep import sweep
 
 COMMANDS = [backtest, query]
 COMMANDS += [record, normalize, exchange]
+COMMANDS += [sweep]
