@@ -29,7 +29,7 @@ from ..book.orderbook import OrderBook
 from ..instruments import Instrument, venue_symbol
 from . import binance, coinbase
 
-DEFAULT_INSTRUMENTS = ("binance:BTC-USDT", "coinbase:BTC-USD")
+DEFAULT_INSTRUMENTS = ("binance:BTC-USDT", "coinbase:BTC-USD")  # when the market does not say
 
 
 @dataclass
@@ -133,6 +133,7 @@ class LocalExchange:
         keep_levels: int = 50,
     ):
         self.seed = seed
+        self._asked = instruments
         self.instruments = [Instrument.parse(i) if isinstance(i, str) else i for i in (instruments or DEFAULT_INSTRUMENTS)]
         self.faults = faults or Faults()
         self.market = market
@@ -167,7 +168,9 @@ class LocalExchange:
         if self.market is None:
             from ..simulate import Market
 
-            self.market = Market(self.seed, instruments=[str(i) for i in self.instruments], start_ns=time.time_ns())
+            self.market = Market(self.seed, instruments=self._asked and list(self.instruments), start_ns=time.time_ns())
+        if not self._asked and getattr(self.market, "instruments", None):
+            self.instruments = [Instrument.parse(i) if isinstance(i, str) else Instrument(*i) for i in self.market.instruments]
         for inst in self.instruments:
             p = _Product(inst, self._history, self._keep)
             bids, asks = self._market_book(inst)
