@@ -190,6 +190,7 @@ def run_task(task: SweepTask, report: Callable[[float], None] = lambda units: No
     """Evaluate every point of ``task``: one metric row per point; ``report`` gets progress in grid points."""
     from .engine.run import FeatureRun, InstrumentRun
     from .engine.strategy import load_strategy
+    from .engine.user import runtime_error
 
     inst = task.instrument
     runs = {seg: {pid: InstrumentRun(inst, cfg, load_strategy(cfg.signal)) for pid, cfg in task.points}
@@ -206,7 +207,10 @@ def run_task(task: SweepTask, report: Callable[[float], None] = lambda units: No
             if part is not None and len(part):
                 feats, valid = features[seg].step(part)
                 for run in runs[seg].values():
-                    run.step(part, feats, valid)
+                    try:
+                        run.step(part, feats, valid)
+                    except Exception as exc:  # noqa: BLE001 - raised inside the strategy's own code
+                        raise runtime_error(run.strategy, exc, f" on {inst} ({date})") from None
             report(step_units)
         del book, table
     rows = []
@@ -608,11 +612,12 @@ def _progress(enabled: bool, total: int):
 
     if not enabled:
         return nullcontext(None)
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                     TextColumn("{task.completed:.0f}/{task.total:.0f} points"), TimeElapsedColumn(),
-                    TimeRemainingColumn(), transient=True)
+                    TimeRemainingColumn(), transient=True, console=Console(stderr=True))
 
 
 __all__ = ["Grid", "SweepResult", "SweepTask", "load_grid", "parse_grid", "run_sweep", "run_task", "load_sweep",

@@ -47,7 +47,7 @@ MID, SPREAD_BPS, BID_VOL, ASK_VOL, IMBALANCE, MICRO_PRICE, OFI = (
     F_MID, F_SPREAD_BPS, F_BID_VOL, F_ASK_VOL, F_IMBALANCE, F_MICRO_PRICE, F_OFI)
 
 __all__ = ["MID", "SPREAD_BPS", "BID_VOL", "ASK_VOL", "IMBALANCE", "MICRO_PRICE", "OFI", "FEATURE_NAMES",
-           "load_user_strategy", "resolve_params"]
+           "load_user_strategy", "resolve_params", "runtime_error"]
 
 ARGUMENTS = "(ts, feats, bid_px, bid_sz, ask_px, ask_sz, position, params, state)"
 
@@ -233,6 +233,17 @@ def _compile_engine(strategy: Strategy, display: str) -> None:
     except NumbaError as exc:
         raise StrategyError(f"strategy {strategy.name!r} does not compile with the engine: "
                             f"{numba_message(exc, strategy.fn, display)}") from None
+
+
+def runtime_error(strategy: Strategy, exc: BaseException, where: str = "") -> StrategyError:
+    """An exception raised inside a strategy's code while it ran, as one line naming its file and line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    src = inspect.getsourcefile(strategy.fn.py_func) if hasattr(strategy.fn, "py_func") else None
+    at = ""
+    for frame in frames:
+        if src and Path(frame.filename).resolve() == Path(src).resolve():
+            at = f" at {Path(frame.filename).name} line {frame.lineno}"
+    return StrategyError(f"strategy {strategy.name!r} raised {type(exc).__name__}{at}{where}: {exc}")
 
 
 def load_user_strategy(signal: SignalConfig) -> Strategy:
