@@ -49,6 +49,25 @@ def make_books(rows: int, seed: int = 0):
     return ts, flags, bid_px, bid_sz, ask_px, ask_sz
 
 
+REAL_CAPTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "btcusdt_20240808.gz"
+
+
+def real_books(rows: int):
+    """The real Binance BTCUSDT capture normalized to 20-level book rows, tiled to ``rows`` rows."""
+    from qfreplay.instruments import Instrument
+    from qfreplay.store import load_book
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "qfreplay.cli", "normalize", str(REAL_CAPTURE), "--out", tmp,
+                        "--venue", "binance", "--symbol", "BTC-USDT"], check=True, capture_output=True)
+        book = load_book(tmp, Instrument("binance", "BTC-USDT"))
+    reps = -(-rows // len(book))
+    span = int(book.ts_recv[-1] - book.ts_recv[0]) + 100_000_000
+    ts = np.concatenate([book.ts_recv + k * span for k in range(reps)])[:rows]
+    tile = lambda a: np.ascontiguousarray(np.concatenate([a] * reps)[:rows])  # noqa: E731
+    return ts, tile(book.flags), tile(book.bid_px), tile(book.bid_sz), tile(book.ask_px), tile(book.ask_sz)
+
+
 def best_of(fn, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
@@ -183,6 +202,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--python-rows", type=int, default=20_000)
+    ap.add_argument("--data", choices=["random", "real"], default="random",
+                    help="random: i.i.d. random books (a signal on ~1/3 of rows, a fill on ~1/6: the worst case); "
+                         "real: the real Binance capture (shared/data/real) normalized and tiled")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as cache:
@@ -190,7 +212,7 @@ def main() -> None:
         warm = compile_time(cache)
     print(f"compile (empty cache): {cold['first_call_s']:.2f} s; first call with cache: {warm['first_call_s']:.3f} s")
 
-    arrays = make_books(args.rows)
+    arrays = make_books(args.rows) if args.data == "random" else real_books(args.rows)
     ts, flags, bid_px, bid_sz, ask_px, ask_sz = arrays
     engine = engine_runner(*arrays)
     engine()  # compile / load outside the timing
@@ -203,7 +225,8 @@ def main() -> None:
     rate = lambda rows, t: rows / t  # noqa: E731
     r_engine, r_floor = rate(args.rows, t_engine), rate(args.rows, t_floor)
     r_polars, r_pandas = rate(args.rows, t_polars), rate(m, t_pandas)
-    print(f"rows: {args.rows:,} x {LEVELS} levels (pandas baseline on {m:,} rows)")
+    fills = engine()
+    print(f"rows: {args.rows:,} x {LEVELS} levels, {args.data} books, {fills:,} fills (pandas baseline on {m:,} rows)")
     print(f"{'implementation':<44}{'rows/s':>16}{'vs engine':>12}")
     for name, r in [("qfreplay numba engine (features+signals+fills)", r_engine),
                     ("(c) numpy floor: one pass over the 4 arrays", r_floor),
