@@ -11,6 +11,7 @@ from typing import Iterable, Optional, Union
 import msgspec
 import orjson
 
+from .decimal import sides_from_json
 from .common import BestQuote, Depth, Malformed, Ticker, Trade, VenueMessage, levels_array, snippet
 
 VENUE_IDS = ("binance", "binanceus")
@@ -27,6 +28,17 @@ class DepthUpdate(msgspec.Struct):
     u: int
     b: list[tuple[float, float]]
     a: list[tuple[float, float]]
+
+
+class DepthUpdateRaw(msgspec.Struct):
+    """``depthUpdate`` with the level lists kept as raw JSON for the numba parser."""
+
+    E: int
+    s: str
+    U: int
+    u: int
+    b: msgspec.Raw
+    a: msgspec.Raw
 
 
 class TradeEvent(msgspec.Struct):
@@ -77,6 +89,11 @@ class RestTicker(msgspec.Struct):
     closeTime: int
 
 
+class _CombinedDepth(msgspec.Struct):
+    stream: str
+    data: DepthUpdateRaw
+
+
 class _Head(msgspec.Struct):
     stream: str = ""
     data: msgspec.Raw = msgspec.Raw(b"")
@@ -89,6 +106,9 @@ class _Head(msgspec.Struct):
 
 _head = msgspec.json.Decoder(_Head, strict=False)
 _depth = msgspec.json.Decoder(DepthUpdate, strict=False)
+_depth_raw = msgspec.json.Decoder(DepthUpdateRaw)
+_combined_depth = msgspec.json.Decoder(_CombinedDepth)
+_levels = msgspec.json.Decoder(list[tuple[float, float]], strict=False)
 _trade = msgspec.json.Decoder(TradeEvent, strict=False)
 _ticker = msgspec.json.Decoder(Ticker24hEvent, strict=False)
 _book_ticker = msgspec.json.Decoder(BookTickerEvent, strict=False)
@@ -140,15 +160,16 @@ def ticker_url(rest_base: str) -> str:
 # ----------------------------------------------------------------------------- decoding
 
 
-def _depth_msg(d: DepthUpdate) -> Depth:
-    bp, bs = levels_array(d.b)
-    ap, as_ = levels_array(d.a)
-    return Depth(d.s, False, d.U, d.u, d.E * 1_000_000, bp, bs, ap, as_)
+def _depth_msg(d: DepthUpdateRaw) -> Depth:
+    sides = sides_from_json(d.b, d.a)
+    if sides is None:
+        sides = (*levels_array(_levels.decode(d.b)), *levels_array(_levels.decode(d.a)))
+    return Depth(d.s, False, d.U, d.u, d.E * 1_000_000, *sides)
 
 
 def _decode_data(kind: str, data: bytes) -> Message:
     if kind == "depth":
-        return _depth_msg(_depth.decode(data))
+        return _depth_msg(_depth_raw.decode(data))
     if kind == "trade":
         t = _trade.decode(data)
         return Trade(t.s, t.E * 1_000_000, t.t, t.p, t.q, -1 if t.m else 1)
@@ -171,7 +192,11 @@ def decode(payload: bytes | str) -> list[Message]:
     Subscription acks give nothing; error frames give a :class:`VenueMessage`; anything that does
     not decode gives a :class:`Malformed` naming what was wrong.
     """
+    if isinstance(payload, str):
+        payload = payload.encode()
     try:
+        if b"@depth" in payload[:48]:  # the hot path: a combined diff-depth frame, decoded in one pass
+            return [_depth_msg(_combined_depth.decode(payload).data)]
         head = _head.decode(payload)
         if head.stream:
             kind = _STREAM_KIND.get(head.stream.split("@", 2)[1].split("_")[0] if "@" in head.stream else "")

@@ -14,7 +14,7 @@ def _arr(levels):
 
 
 def test_apply_sets_removes_and_orders_levels():
-    book = OrderBook(capacity=2)
+    book = OrderBook(levels=1, near_min=2)
     book.load(*_arr([(100.0, 1.0), (99.0, 2.0), (101.0, 3.0)]), *_arr([(102.0, 1.5), (104.0, 0.5)]))
 
     book.apply(*_arr([(99.0, 0.0), (100.5, 4.0)]), *_arr([(103.0, 2.0), (104.0, 0.0)]))
@@ -36,8 +36,8 @@ def test_crossed_book_is_detected():
     assert book.crossed
 
 
-def test_growth_keeps_every_level():
-    book = OrderBook(capacity=4)
+def test_snapshot_larger_than_the_near_part_keeps_every_level():
+    book = OrderBook(levels=2, near_min=4)
     px = np.arange(1.0, 5001.0)
 
     book.load(px, np.ones_like(px), px + 10_000, np.ones_like(px))
@@ -56,7 +56,7 @@ updates = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(updates)
 def test_top_matches_a_dict_reference(ops):
-    book, bids, asks = OrderBook(capacity=1), {}, {}
+    book, bids, asks = OrderBook(levels=1, near_min=2), {}, {}
     for is_bid, px, sz in ops:
         side = bids if is_bid else asks
         if sz > 0:
@@ -67,10 +67,11 @@ def test_top_matches_a_dict_reference(ops):
         empty = (np.zeros(0), np.zeros(0))
         book.apply(*(one if is_bid else empty), *(empty if is_bid else one))
 
-    bid_px, bid_sz, ask_px, ask_sz = book.top(5)
+    bid_px, bid_sz, ask_px, ask_sz = book.top(2)
 
-    ref_b = sorted(bids.items(), reverse=True)[:5]
-    ref_a = sorted(asks.items())[:5]
+    ref_b = sorted(bids.items(), reverse=True)[:2]
+    ref_a = sorted(asks.items())[:2]
     assert [(p, s) for p, s in zip(bid_px, bid_sz) if s > 0] == ref_b
     assert [(p, s) for p, s in zip(ask_px, ask_sz) if s > 0] == ref_a
     assert book.levels() == (sorted(bids.items(), reverse=True), sorted(asks.items()))
+    assert book.top(30)[0][: len(bids)].tolist() == sorted(bids, reverse=True)[:30]
