@@ -32,20 +32,28 @@ CAPTURE = REPO.parent / "shared" / "data" / "real" / "btcusdt_20240808.gz"
 CF_PYTHON = HERE / ".venv-cryptofeed" / "bin" / "python"
 
 
-def time_normalize(path: Path, repeat: int, **kw) -> tuple[float, dict]:
+def time_normalize(path: Path, repeat: int, **kw) -> tuple[float, float, dict]:
+    """Best wall-clock and best CPU (process) seconds of ``normalize`` over ``path``."""
     from qfreplay.capture.normalize import normalize
 
-    best, counts = float("inf"), {}
+    best, best_cpu, counts = float("inf"), float("inf"), {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeat + 1):  # the first run compiles / loads the numba cache
             out = Path(tmp) / f"run{i}"
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             stats = normalize([path], out, venue="binance", symbol="BTC-USDT", **kw)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if i:
-                best, counts = min(best, dt), stats.counts
+                best, best_cpu, counts = min(best, dt), min(best_cpu, dc), stats.counts
             shutil.rmtree(out)
-    return best, counts
+    return best, best_cpu, counts
+
+
+def mean_levels(lines: list[bytes]) -> float:
+    from qfreplay.venues import binance
+
+    msgs = [binance.decode(x.split(b" ", 1)[1].rstrip())[0] for x in lines if b"@depth" in x[:90]]
+    return sum(len(m.bid_px) + len(m.ask_px) for m in msgs) / len(msgs)
 
 
 def main() -> None:
@@ -62,23 +70,29 @@ def main() -> None:
         depth_msgs = len(lines) - 1
         total_lines = sum(1 for _ in gzip.open(CAPTURE, "rb"))
 
-        ours_100, counts = time_normalize(depth_only, args.repeat)
-        ours_0, _ = time_normalize(depth_only, args.repeat, interval_ms=0)
-        full, _ = time_normalize(CAPTURE, args.repeat)
+        ours_100, cpu_100, counts = time_normalize(depth_only, args.repeat)
+        ours_0, cpu_0, _ = time_normalize(depth_only, args.repeat, interval_ms=0)
+        full, cpu_full, _ = time_normalize(CAPTURE, args.repeat)
         result = {
             "capture": str(CAPTURE.name),
             "depth_messages": depth_msgs,
+            "mean_levels_per_depth_message": mean_levels(lines),
             "qfreplay_depth_msgs_per_s_interval_100ms": depth_msgs / ours_100,
+            "qfreplay_depth_msgs_per_cpu_s_interval_100ms": depth_msgs / cpu_100,
             "qfreplay_depth_msgs_per_s_interval_0": depth_msgs / ours_0,
+            "qfreplay_depth_msgs_per_cpu_s_interval_0": depth_msgs / cpu_0,
             "qfreplay_all_msgs_per_s_full_capture": total_lines / full,
+            "qfreplay_all_msgs_per_cpu_s_full_capture": total_lines / cpu_full,
             "qfreplay_book_rows": counts.get("book", 0),
         }
         if CF_PYTHON.exists():
             cf = json.loads(subprocess.run([str(CF_PYTHON), str(HERE / "cryptofeed_book.py"), str(depth_only), str(args.repeat)],
                                            check=True, capture_output=True, text=True).stdout)
             result["cryptofeed_depth_msgs_per_s"] = cf["messages"] / cf["seconds"]
+            result["cryptofeed_depth_msgs_per_cpu_s"] = cf["messages"] / cf["cpu_seconds"]
             result["cryptofeed_book_callbacks"] = cf["book_callbacks"]
-            result["speedup_vs_cryptofeed"] = result["qfreplay_depth_msgs_per_s_interval_100ms"] / result["cryptofeed_depth_msgs_per_s"]
+            result["speedup_vs_cryptofeed_wall"] = result["qfreplay_depth_msgs_per_s_interval_100ms"] / result["cryptofeed_depth_msgs_per_s"]
+            result["speedup_vs_cryptofeed_cpu"] = result["qfreplay_depth_msgs_per_cpu_s_interval_100ms"] / result["cryptofeed_depth_msgs_per_cpu_s"]
         else:
             result["cryptofeed"] = f"not measured: create {CF_PYTHON.parent.parent} (see this file's docstring)"
     for k, v in result.items():

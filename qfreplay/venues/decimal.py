@@ -20,17 +20,13 @@ _MAX_EXACT = 2**53
 @njit(cache=True, nogil=True)
 def parse_levels(buf, pow10):
     """(prices, sizes, ok) from the bytes of a JSON array of ``["p","q"]`` string pairs."""
-    quotes = 0
-    for c in buf:
-        if c == 34:  # '"'
-            quotes += 1
-    n = quotes // 4
-    px = np.empty(n)
-    sz = np.empty(n)
+    cap = buf.shape[0] // 10 + 1  # a pair takes at least ten bytes: ["1","2"],
+    px = np.empty(cap)
+    sz = np.empty(cap)
     i = 0
     k = 0
     length = buf.shape[0]
-    while i < length and k < 2 * n:
+    while i < length:
         if buf[i] != 34:
             i += 1
             continue
@@ -69,7 +65,7 @@ def parse_levels(buf, pow10):
         else:
             sz[k // 2] = v
         k += 1
-    return px, sz, k == 2 * n
+    return px[: k // 2], sz[: k // 2], k % 2 == 0
 
 
 def levels_from_json(raw) -> tuple[np.ndarray, np.ndarray] | None:
