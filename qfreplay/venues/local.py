@@ -171,6 +171,8 @@ class LocalExchange:
             self.market = Market(self.seed, instruments=self._asked and list(self.instruments), start_ns=time.time_ns())
         if not self._asked and getattr(self.market, "instruments", None):
             self.instruments = [Instrument.parse(i) if isinstance(i, str) else Instrument(*i) for i in self.market.instruments]
+        # warm the market up (a first advance may compile kernels) before anyone can connect
+        self.market.advance(int(self.market.now) + int(self.tick_s * 1e9))
         for inst in self.instruments:
             p = _Product(inst, self._history, self._keep)
             bids, asks = self._market_book(inst)
