@@ -28,10 +28,11 @@ def _ts(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def print_summary(summary: dict, out: Optional[Path] = None, console: Optional[Console] = None) -> None:
+def print_summary(summary: dict, out: Optional[Path] = None, console: Optional[Console] = None,
+                  title: str = "Backtest summary") -> None:
     """The per-instrument table, the arbitrage top 5 and where the results are."""
     console = console or Console(width=140)
-    t = Table(title="Backtest summary", show_lines=False)
+    t = Table(title=title, show_lines=False)
     cols = ["instrument", "rows", "invalid", "total P&L", "realized", "fees", "fills", "trips", "win rate",
             "max DD", "Sharpe", "hit 1s", "hit 5s", "hit 30s"]
     for c in cols:

@@ -200,6 +200,32 @@ class InstrumentRun:
             f_ts[:nf], f_vals[:nf], rt_ts[:nr], rt_side[:nr], rt_vals[:nr],
         )
 
+    def fill_now(self, ts: int, qty: float, book: BookArrays) -> ChunkResult:
+        """Book a fill of ``qty`` against the one row of ``book`` at ``ts`` (live mode's manual fill).
+
+        Priced and accounted exactly like the strategy's fills (fill model, slippage, fee, round
+        trips); equity is re-marked at the row's mid. Returns a chunk with no rows, only the fill
+        and the round trip it may close.
+        """
+        f_ts, f_vals = np.empty((1, 2), np.int64), np.empty((1, 5), np.float64)
+        rt_ts, rt_side, rt_vals = np.empty((1, 2), np.int64), np.empty(1, np.int8), np.empty((1, 5), np.float64)
+        f0, r0 = int(self.ist[K.IS_FILLS]), int(self.ist[K.IS_ROUND_TRIPS])
+        self.ist[K.IS_FILLS] = 0
+        self.ist[K.IS_ROUND_TRIPS] = 0
+        q = float(qty)
+        price = K.fill_price(q, book.bid_px[0], book.bid_sz[0], book.ask_px[0], book.ask_sz[0],
+                             self.xp[K.XP_BOOK_FILL] != 0.0, self.xp[K.XP_SLIP] / 1e4)
+        K._apply_fill(q, price, self.xp[K.XP_FEE], int(ts), int(ts), self.ist, self.fst, f_ts, f_vals, rt_ts, rt_side, rt_vals)
+        nf, nr = int(self.ist[K.IS_FILLS]), int(self.ist[K.IS_ROUND_TRIPS])
+        self.ist[K.IS_FILLS] = f0 + nf
+        self.ist[K.IS_ROUND_TRIPS] = r0 + nr
+        self.fst[K.FS_EQUITY] = self.fst[K.FS_CASH] + self.fst[K.FS_POSITION] * (book.bid_px[0, 0] + book.ask_px[0, 0]) / 2.0
+        none_i, none_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return ChunkResult(
+            self.instrument, none_i, none_i, np.zeros((0, K.N_FEATURES)), np.zeros(0, np.bool_), np.zeros(0, np.int8),
+            none_f, none_f, none_f, none_f, f_ts[:nf], f_vals[:nf], rt_ts[:nr], rt_side[:nr], rt_vals[:nr],
+        )
+
     @property
     def rows(self) -> int:
         return int(self.ist[K.IS_ROWS])
