@@ -2,6 +2,7 @@
 
 from .backtest import backtest, query
 from .exchange import exchange
+from .live import live
 from .normalize import normalize
 from .record import record
 from .sweep import sweep
@@ -9,3 +10,4 @@ from .sweep import sweep
 COMMANDS = [backtest, query]
 COMMANDS += [record, normalize, exchange]
 COMMANDS += [sweep]
+COMMANDS += [live]
