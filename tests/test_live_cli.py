@@ -126,8 +126,11 @@ def test_sigterm_ends_a_recording_session_with_complete_results(tmp_path: Path, 
             if status.is_file():
                 st = json.loads(status.read_text())
                 if st["state"] == "running" and min(st["rows"].values()) >= 30:
-                    mid_session = (st, json.loads((out / "summary.json").read_text()), pq.read_table(out / "equity.parquet"))
-                    break
+                    before = (out / "summary.json").read_text()
+                    equity = pq.read_table(out / "equity.parquet")
+                    if (out / "summary.json").read_text() == before:  # no refresh in between
+                        mid_session = (st, json.loads(before), equity)
+                        break
             time.sleep(0.2)
         assert mid_session is not None, "no rows from the live session in time"
         proc.send_signal(signal.SIGTERM)
