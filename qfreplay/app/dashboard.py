@@ -1,0 +1,466 @@
+"""The Panel app: one code base for the report over a results folder and the live dashboard.
+
+``Dashboard`` owns the sidebar and the tabs. A sidebar change computes one :class:`~.source.Run`
+(results from the folder, or a re-run of the engine on that instrument) and redraws the visible
+tab; the other tabs redraw when they are opened. In live mode a periodic callback re-reads the
+results folder and the dataset, and sidebar parameters go to the live session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import panel as pn
+from bokeh.models import CustomJSTickFormatter
+
+from ..errors import QfreplayError
+from ..instruments import Instrument
+from ..store import BookArrays
+from . import blocks as B
+from . import prep
+from .live import LiveSession
+from .panes import TEMPLATE_CSS, html
+from .source import Params, ResultsSource, Run
+from .tabs import AnalyticsTab, ArbitrageTab, OrderBookTab, PerformanceTab, QualityTab, SignalsTab, Tab
+
+UTC_MS_JS = "return new Date(tick).toISOString().substring(11, 23)"
+LIVE_WINDOWS = {"last 5 min": 300, "last 15 min": 900, "last hour": 3600, "everything": 0}
+
+
+def _naive_utc(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).replace(tzinfo=None)
+
+
+def _ns(value: dt.datetime) -> int:
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return int(round(value.timestamp() * 1000)) * 1_000_000
+
+
+def _slice_book(book: BookArrays, start: Optional[int], end: Optional[int]) -> BookArrays:
+    sl = prep.window(book.ts_recv, start, end)
+    return book if (sl.start == 0 and sl.stop == len(book)) else book.slice(sl.start, sl.stop)
+
+
+def _slice_cols(cols: dict[str, np.ndarray], start: Optional[int], end: Optional[int], key: str = "ts_recv") -> dict[str, np.ndarray]:
+    sl = prep.window(cols[key], start, end)
+    return cols if (sl.start == 0 and sl.stop == len(cols[key])) else {k: v[sl] for k, v in cols.items()}
+
+
+def _table_in(table, start: Optional[int], end: Optional[int], key: str):
+    if table is None or table.num_rows == 0 or (start is None and end is None):
+        return table
+    ts = table.column(key).to_numpy()
+    sl = prep.window(ts, start, end)
+    return table.slice(sl.start, sl.stop - sl.start)
+
+
+
+class Dashboard:
+    """Sidebar, tabs and the update logic of one browser session."""
+
+    TABS = (OrderBookTab, SignalsTab, PerformanceTab, ArbitrageTab, AnalyticsTab, QualityTab)
+
+    def __init__(self, source: ResultsSource, live: Optional[LiveSession] = None, refresh_s: Optional[float] = None,
+                 on_load: Optional[Callable[[], None]] = None):
+        self.source = source
+        self.live = live
+        self._cache: dict[tuple, Any] = {}
+        self.run: Optional[Run] = None
+        self.error = ""
+        insts = source.instruments
+        first = insts[0] if insts else None
+        venues = list(dict.fromkeys(i.venue for i in insts))
+        self.venue = pn.widgets.Select(name="Venue", options=venues, value=first.venue if first else None, sizing_mode="stretch_width")
+        self.symbol = pn.widgets.Select(name="Symbol", options=self._symbols(self.venue.value), sizing_mode="stretch_width",
+                                        value=first.symbol if first else None)
+        ex = source.config.execution
+        self.min_conf = pn.widgets.FloatSlider(name="Min confidence", start=0.0, end=1.0, step=0.01, value=float(ex.min_confidence),
+                                               sizing_mode="stretch_width")
+        self.size = pn.widgets.FloatInput(name="Position size (base units)", value=float(ex.position_size), start=0.0,
+                                          step=0.001, sizing_mode="stretch_width")
+        self.status = html()
+        t0, t1 = source.span
+        if t1 <= t0:
+            t1 = t0 + 1_000_000_000
+        d0, d1 = _naive_utc(t0 - t0 % 1_000_000_000), _naive_utc(t1 - t1 % 1_000_000_000 + 1_000_000_000)
+        controls: list = [self.venue, self.symbol]
+        if live is None:
+            self.range = pn.widgets.DatetimeRangeSlider(name="Time range (UTC)", start=d0, end=d1, value=(d0, d1), step=1000,
+                                                        sizing_mode="stretch_width", format="%H:%M:%S")
+            # an IntSlider over epoch ms: Panel's DatetimeSlider sends end = start to the browser (Panel 1.9)
+            ms0, ms1 = t0 // 1_000_000, -(-t1 // 1_000_000)
+            self.at = pn.widgets.IntSlider(name="Book snapshot at (UTC)", start=ms0, end=ms1, value=ms1, step=100,
+                                           format=CustomJSTickFormatter(code=UTC_MS_JS), sizing_mode="stretch_width")
+            self.range.param.watch(self._on_range, "value_throttled")
+            self.at.param.watch(self._on_snapshot, "value_throttled")
+            controls += [self.range, self.at]
+        else:
+            self.window = pn.widgets.Select(name="Show", options=LIVE_WINDOWS, value=900, sizing_mode="stretch_width")
+            self.interval = pn.widgets.IntSlider(name="Refresh every (s)", start=1, end=10, step=1,
+                                                 value=int(min(10, max(1, round(refresh_s or 2)))), sizing_mode="stretch_width")
+            self.refresh_button = pn.widgets.Button(name="Refresh now", button_type="primary", sizing_mode="stretch_width")
+            self.pause = pn.widgets.Toggle(name="Pause", button_type="warning", sizing_mode="stretch_width")
+            self.window.param.watch(lambda _: self.update(), "value")
+            self.interval.param.watch(self._on_interval, "value")
+            self.refresh_button.on_click(lambda _: self.refresh(force=True))
+            self.pause.param.watch(lambda _: self._show_status(), "value")
+            controls += [self.window]
+        controls += [pn.layout.Divider(), self.min_conf, self.size]
+        if live is not None:
+            controls += [pn.layout.Divider(), self.interval, pn.Row(self.refresh_button, self.pause, sizing_mode="stretch_width")]
+        controls += [pn.layout.Divider(), self.status]
+        self.sidebar = controls
+        self.tabs_list: list[Tab] = [cls(self) for cls in self.TABS]
+        self.tabs = pn.Tabs(*[(t.title, t.panel) for t in self.tabs_list], sizing_mode="stretch_width", margin=(0, 4))
+        self.tabs.param.watch(lambda _: self._render_active(), "active")
+        self.venue.param.watch(self._on_venue, "value")
+        self.symbol.param.watch(lambda _: self.update(), "value")
+        self.min_conf.param.watch(self._on_params, "value_throttled")
+        self.size.param.watch(self._on_params, "value")
+        self._callback = None
+        self._on_load = on_load
+        self._data_key: tuple = ()
+        self.updated_at = time.time()
+        self.update()
+
+    # ------------------------------------------------------------------ layout
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The page: header, sidebar, tabs (dark, every asset served locally)."""
+        mode = "live" if self.live is not None else "report"
+        name = Path(self.source.results_dir).name or str(self.source.results_dir)
+        tpl = pn.template.BootstrapTemplate(
+            title=f"qfreplay · {mode} · {name}", theme="dark", sidebar_width=285, header_background=B.BACKGROUND,
+            header_color=B.TEXT, raw_css=[TEMPLATE_CSS], favicon=None)
+        tpl.sidebar.extend(self.sidebar)
+        tpl.main.append(self.tabs)
+        if self.live is not None:
+            pn.state.onload(self._start_refresh)
+        if self._on_load is not None:
+            pn.state.onload(self._on_load)
+        return tpl
+
+    # ------------------------------------------------------------------ state
+
+    def _symbols(self, venue: Optional[str]) -> list[str]:
+        return [i.symbol for i in self.source.instruments if i.venue == venue]
+
+    @property
+    def instrument(self) -> Optional[Instrument]:
+        if self.venue.value is None or self.symbol.value is None:
+            return None
+        return Instrument(self.venue.value, self.symbol.value)
+
+    def bounds(self) -> tuple[Optional[int], Optional[int]]:
+        """The selected [start, end) in ns; None where the range is the run's own."""
+        t0, t1 = self.source.span
+        if self.live is not None:
+            w = int(self.window.value or 0)
+            if not w:
+                return None, None
+            book = self.source.book(self.instrument) if self.instrument else None
+            last = int(book.ts_recv[-1]) if book is not None and len(book) else t1
+            return last - w * 1_000_000_000, None
+        lo, hi = (_ns(v) for v in self.range.value)
+        start = None if lo <= t0 else lo
+        end = None if hi > t1 else hi
+        return start, end
+
+    def params(self) -> Params:
+        """The engine parameters the sidebar selects (live: the session's own results)."""
+        inst = self.instrument
+        if self.live is not None:
+            return self.source.defaults(inst)
+        start, end = self.bounds()
+        return Params(inst, start, end, round(float(self.min_conf.value), 4), float(self.size.value))
+
+    def snapshot_ts(self) -> int:
+        """The moment the snapshot views show: the slider's (report) or the latest book row (live)."""
+        book = self.book_in_range()
+        last = int(book.ts_recv[-1]) if book is not None and len(book) else self.source.span[1]
+        if self.live is not None:
+            return last
+        return min(int(self.at.value) * 1_000_000, last)
+
+    # ------------------------------------------------------------------ data in the selected range
+
+    def _memo(self, key: tuple, make: Callable[[], Any]) -> Any:
+        key = key + (self._data_key,)
+        if key not in self._cache:
+            if len(self._cache) > 32:
+                self._cache.clear()
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def book_in_range(self) -> Optional[BookArrays]:
+        inst = self.instrument
+        if inst is None:
+            return None
+        start, end = self.bounds()
+
+        def make():
+            book = self.source.book(inst)
+            return None if book is None else _slice_book(book, start, end)
+        return self._memo(("book", inst, start, end), make)
+
+    def dataset_in_range(self, name: str):
+        inst = self.instrument
+        if inst is None:
+            return None
+        start, end = self.bounds()
+        return self._memo((name, inst, start, end), lambda: _table_in(self.source.table(name, inst), start, end, "ts_recv"))
+
+    def table_in_range(self, table, key: str):
+        """Rows of a result table whose ``key`` time is in the selected range (a re-run is already inside it)."""
+        return _table_in(table, *self.bounds(), key)
+
+    def signals(self) -> dict[str, np.ndarray]:
+        return _slice_cols(self.run.signals, *self.bounds())
+
+    def equity(self) -> dict[str, np.ndarray]:
+        return _slice_cols(self.run.equity, *self.bounds())
+
+    def net_spread(self, pair: tuple[Instrument, Instrument]) -> Optional[prep.NetSpread]:
+        start, end = self.bounds()
+
+        def make():
+            ns = self.source.net_spread(*pair)
+            if ns is None:
+                return None
+            sl = prep.window(ns.ts, start, end)
+            return prep.NetSpread(ns.ts[sl], ns.buy_a_sell_b[sl], ns.buy_b_sell_a[sl])
+        return self._memo(("net", pair, start, end), make)
+
+    def change_24h(self, t: int) -> float:
+        ticker = self.source.table("ticker", self.instrument) if self.instrument else None
+        if ticker is not None and ticker.num_rows:
+            ts = ticker.column("ts_recv").to_numpy()
+            i = prep.last_at_or_before(ts, t)
+            if i >= 0:
+                return float(ticker.column("change_pct")[i].as_py() if ticker.column("change_pct")[i].is_valid else math.nan)
+        book = self.source.book(self.instrument) if self.instrument else None
+        if book is None or not len(book):
+            return math.nan
+        mid = np.where(prep.valid_rows_mask(book.bid_px, book.bid_sz, book.ask_px, book.ask_sz),
+                       (book.bid_px[:, 0] + book.ask_px[:, 0]) / 2, np.nan)
+        return prep.change_24h(book.ts_recv, mid, t)
+
+    def stats_24h(self, t: int) -> dict:
+        """24 h statistics at ``t``: the venue's ticker when recorded, else computed from book and trades."""
+        inst = self.instrument
+        ticker = self.source.table("ticker", inst) if inst else None
+        if ticker is not None and ticker.num_rows:
+            i = prep.last_at_or_before(ticker.column("ts_recv").to_numpy(), t)
+            if i >= 0:
+                row = {k: ticker.column(k)[i].as_py() for k in ("ts_recv", "last", "high", "low", "volume", "quote_volume", "change_pct")}
+                row = {k: (math.nan if v is None else v) for k, v in row.items()}
+                return {**row, "ts": row["ts_recv"], "source": "venue 24 h ticker"}
+        out = {"ts": None, "last": math.nan, "high": math.nan, "low": math.nan, "volume": math.nan,
+               "quote_volume": math.nan, "change_pct": math.nan, "source": "computed from the recorded book and trades"}
+        book = self.source.book(inst) if inst else None
+        if book is None or not len(book):
+            return out
+        sl = prep.window(book.ts_recv, t - 86_400 * prep.NS_PER_S, t + 1)
+        b = book.slice(sl.start, sl.stop)
+        valid = prep.valid_rows_mask(b.bid_px, b.bid_sz, b.ask_px, b.ask_sz)
+        if not valid.any():
+            return out
+        mid = (b.bid_px[valid, 0] + b.ask_px[valid, 0]) / 2
+        out.update(ts=int(b.ts_recv[valid][-1]), last=float(mid[-1]), high=float(mid.max()), low=float(mid.min()),
+                   change_pct=self.change_24h(t))
+        trades = self.source.table("trades", inst)
+        if trades is not None and trades.num_rows:
+            tw = _table_in(trades, t - 86_400 * prep.NS_PER_S, t + 1, "ts_recv")
+            px, sz = tw.column("price").to_numpy(), tw.column("size").to_numpy()
+            out.update(volume=float(sz.sum()), quote_volume=float((px * sz).sum()))
+            if len(px):
+                out["last"] = float(px[-1])
+        return out
+
+    def dataset_message(self) -> str:
+        if self.source.data_root is None:
+            return f"dataset {self.source.config.data!r} not found: book, heatmap, ticker and events need it"
+        return "no rows for this instrument in the selected range"
+
+    # ------------------------------------------------------------------ updates
+
+    def update(self) -> None:
+        """Recompute the run for the sidebar's selection and redraw the visible tab."""
+        if self.instrument is None:
+            self.error = "no instruments in this results folder yet"
+            self._show_status()
+            return
+        try:
+            self.run = self.source.run(self.params())
+            self.error = ""
+        except QfreplayError as exc:
+            self.error = str(exc)
+            if self.run is None:
+                raise
+        for t in self.tabs_list:
+            t.stale = True
+        self._render_active()
+        self._show_status()
+
+    def _render_active(self) -> None:
+        tab = self.tabs_list[self.tabs.active]
+        if tab.stale and self.run is not None:
+            tab.render()
+            tab.stale = False
+
+    def _on_venue(self, event) -> None:
+        symbols = self._symbols(event.new)
+        with pn.io.hold():
+            self.symbol.options = symbols
+            if self.symbol.value not in symbols and symbols:
+                self.symbol.value = symbols[0]  # triggers update
+            else:
+                self.update()
+
+    def _on_range(self, event) -> None:
+        lo, hi = (_ns(v) // 1_000_000 for v in event.new)
+        with pn.io.hold():
+            self.at.param.update(start=lo, end=hi, value=min(max(self.at.value, lo), hi))
+            self.update()
+
+    def _on_snapshot(self, _event) -> None:
+        active = self.tabs_list[self.tabs.active]
+        for t in self.tabs_list:
+            if t is not active:
+                t.stale = True
+        if active.stale:
+            self._render_active()
+        else:
+            active.render_snapshot()
+
+    def _on_params(self, _event) -> None:
+        if self.live is not None:
+            set_params = getattr(self.live, "set_params", None)
+            if callable(set_params):
+                try:
+                    set_params(min_confidence=float(self.min_conf.value), position_size=float(self.size.value))
+                    self.error = ""
+                except QfreplayError as exc:
+                    self.error = str(exc)
+            self._show_status()
+            return
+        self.update()
+
+    # ------------------------------------------------------------------ live
+
+    def _start_refresh(self) -> None:
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self._tick, period=int(self.interval.value * 1000))
+
+    def _on_interval(self, event) -> None:
+        if self._callback is not None:
+            self._callback.period = int(event.new * 1000)
+        self._show_status()
+
+    def _tick(self) -> None:
+        if not self.pause.value:
+            self.refresh()
+
+    def refresh(self, force: bool = False) -> None:
+        """Re-read the results folder and the dataset; redraw when anything changed (or when forced)."""
+        try:
+            changed = self.source.reload()
+        except QfreplayError as exc:  # e.g. the folder is being swapped: keep showing the last view
+            self.error = str(exc)
+            self._show_status()
+            return
+        inst = self.instrument
+        if inst is None and self.source.instruments:
+            first = self.source.instruments[0]
+            self.venue.options = list(dict.fromkeys(i.venue for i in self.source.instruments))
+            self.venue.value = first.venue
+            return
+        book = self.source.book(inst) if inst else None
+        key = (self.source.stamp, len(book) if book is not None else 0)
+        if changed or force or key != self._data_key:
+            self._data_key = key
+            self._cache.clear()
+            self.updated_at = time.time()
+            self.update()
+
+    # ------------------------------------------------------------------ status
+
+    def _show_status(self) -> None:
+        run = self.run
+        lines = []
+        if run is not None:
+            origin = run.origin if run.origin != "re-run" else f"re-run in {run.seconds:.2f} s"
+            lines.append(f"<b>{run.params.instrument}</b> · {origin}")
+            s = run.summary
+            lines.append(f"{B.fmt(s.get('rows'))} rows · {B.fmt(s.get('fills'))} fills")
+        t0, t1 = self.source.span
+        if t1:
+            lines.append(f"data {B.utc(t0, ms=False)} → {B.utc(t1, with_date=False, ms=False)} UTC")
+        if self.live is not None:
+            paused = bool(self.pause.value)
+            dot = f'<span class="qf-live{" paused" if paused else ""}"></span>'
+            state = "paused" if paused else f"live · every {self.interval.value} s"
+            lines.append(f"{dot}<b>{state}</b> · updated {dt.datetime.fromtimestamp(self.updated_at, dt.timezone.utc):%H:%M:%S} UTC")
+        if self.error:
+            lines.append(f'<span class="qf-neg" data-error="1">{B.fmt(self.error)}</span>')
+        self.status.object = f'<div class="qf-status" data-status="1">{"<br>".join(lines)}</div>'
+
+
+# ============================================================================= entry points
+
+def build_app(results_dir: str | Path | ResultsSource, *, live: Optional[LiveSession] = None,
+              refresh_s: Optional[float] = None, on_load: Optional[Callable[[], None]] = None) -> pn.template.BaseTemplate:
+    """The report (``live=None``) or the live dashboard as a servable Panel template.
+
+    Args:
+        results_dir: a results folder (SPEC 6), or a :class:`ResultsSource` shared between sessions.
+        live: a :class:`~qfreplay.app.live.LiveSession`; turns on auto-refresh, pause and manual fills.
+        refresh_s: live refresh interval in seconds (1–10, default 2).
+    """
+    pn.extension("tabulator", notifications=False)
+    if isinstance(results_dir, ResultsSource):
+        source = results_dir
+    else:
+        data_dir = getattr(live, "data_dir", None) if live is not None else None
+        source = ResultsSource(results_dir if live is None else getattr(live, "results_dir", results_dir), data_dir)
+    return Dashboard(source, live=live, refresh_s=refresh_s, on_load=on_load).template()
+
+
+_warm = threading.Lock()
+_warmed = False
+
+
+def warm_up_engine() -> None:
+    """Load the engine's compiled kernels once (about a second) so that the first re-run feels instant."""
+    global _warmed
+    with _warm:
+        if _warmed:
+            return
+        _warmed = True
+    import tempfile
+
+    from ..config import load_config_dict
+    from ..engine.backtest import run_backtest
+    from ..schema import book_schema
+    from ..store import write_partitioned
+    import pyarrow as pa
+
+    with tempfile.TemporaryDirectory(prefix="qfreplay-warm-") as tmp:
+        px = pa.FixedSizeListArray.from_arrays(pa.array([100.0, 101.0]), 1)
+        t = pa.Table.from_arrays([pa.array([1, 2], pa.int64()), pa.array([1, 2], pa.int64()), pa.array([1, 2], pa.int64()),
+                                  px, pa.FixedSizeListArray.from_arrays(pa.array([1.0, 1.0]), 1),
+                                  pa.FixedSizeListArray.from_arrays(pa.array([100.5, 101.5]), 1),
+                                  pa.FixedSizeListArray.from_arrays(pa.array([1.0, 1.0]), 1), pa.array([1, 0], pa.uint8())],
+                                 schema=book_schema(1))
+        write_partitioned(tmp, "book", "binance", "BTC-USDT", t)
+        run_backtest(load_config_dict({"data": tmp, "instruments": ["binance:BTC-USDT"], "arbitrage": {"pairs": []}}),
+                     write=False, collect=True)
