@@ -5,9 +5,11 @@ from .exchange import exchange
 from .live import live
 from .normalize import normalize
 from .record import record
+from .report import report
 from .sweep import sweep
 
 COMMANDS = [backtest, query]
 COMMANDS += [record, normalize, exchange]
 COMMANDS += [sweep]
 COMMANDS += [live]
+COMMANDS += [report]
