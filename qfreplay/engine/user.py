@@ -207,7 +207,13 @@ def _compile_function(spec: str, fn: Any, display: str) -> None:
     if takes is not None and len(takes) != len(args):
         raise StrategyError(f"strategy {spec!r} must take the arguments {ARGUMENTS}; it takes ({', '.join(takes)})")
     try:
-        fn.compile(args)  # no declared return type: the signal's sign is what counts, whatever its type
+        try:
+            fn.compile(args)  # no declared return type: the signal's sign is what counts, whatever its type
+        except ImportError:
+            # numba's on-disk cache of this file was written when it was loaded under another module
+            # name (file path vs package.module): drop that cache and compile afresh
+            fn._cache.flush()
+            fn.compile(args)
     except NumbaError as exc:
         raise StrategyError(f"strategy {spec!r} does not compile: {numba_message(exc, fn, display)}") from None
     except Exception as exc:  # noqa: BLE001 - e.g. a TypeError for a wrong number of arguments
