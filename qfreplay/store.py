@@ -163,11 +163,20 @@ def read_partition(
             m2 = pc.less(ts, end)
             mask = m2 if mask is None else pc.and_(mask, m2)
         t = t.filter(mask)
-    keys = [("ts_recv", "ascending")] + ([("seq", "ascending")] if "seq" in t.column_names else [])
-    ts_np = t.column("ts_recv").to_numpy()
-    if len(ts_np) > 1 and (len(parts) > 1 or np.any(np.diff(ts_np) < 0)):
+    has_seq = "seq" in t.column_names
+    keys = [("ts_recv", "ascending")] + ([("seq", "ascending")] if has_seq else [])
+    if t.num_rows > 1 and (len(parts) > 1 or not _sorted(t, has_seq)):
         t = t.sort_by(keys)
     return t
+
+
+def _sorted(t: pa.Table, has_seq: bool) -> bool:
+    """Whether rows are already in (ts_recv, seq) order."""
+    dts = np.diff(t.column("ts_recv").to_numpy())
+    if not has_seq:
+        return not np.any(dts < 0)
+    dseq = np.diff(t.column("seq").to_numpy())
+    return not np.any((dts < 0) | ((dts == 0) & (dseq < 0)))
 
 
 def _check_book(t: pa.Table, path: Path) -> pa.Table:

@@ -195,8 +195,6 @@ def test_signal_parameters_from_the_config(tmp_path):
     assert signals[0]["confidence"] == pytest.approx(0.2, abs=T)
 
 
-@pytest.mark.xfail(strict=True, reason="store.read_partition sorts a single file only when ts_recv decreases, "
-                   "so equal-time rows keep their file order instead of (ts_recv, seq) (SPEC 4)")
 def test_equal_time_rows_are_processed_in_seq_order_in_one_file(tmp_path):
     # Arrange: two rows at the same ts_recv, written in reverse seq order
     table = book_table([T0, T0 + MS, T0 + MS], [[100.0], [100.0], [100.0]], [[5.0], [9.0], [7.0]],
