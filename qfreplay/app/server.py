@@ -16,13 +16,15 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 
 def serve_app(results_dir: str | Path | None = None, *, live: Optional[LiveSession] = None, port: int = 8503,
               address: str = "127.0.0.1", show: bool = False, refresh_s: Optional[float] = None,
-              threaded: bool = False, on_ready: Optional[Callable[[str], None]] = None):
+              threaded: bool = False, on_ready: Optional[Callable[[str], None]] = None,
+              view: Optional[Callable[[], object]] = None):
     """Serve the report (or, with ``live``, the live dashboard) at ``http://address:port/``.
 
     The results folder is checked before the server starts (one clear error if it is not one).
     By default (the CLI) this blocks until Ctrl-C and then stops the server cleanly; with
     ``threaded`` the server runs in a background thread and the returned thread's ``stop()`` ends
     it (what ``qfreplay live`` and the tests use). ``on_ready`` receives the URL once it listens.
+    ``view`` serves another page instead of the report (the Sweep view of a sweep folder).
 
     Every JS/CSS asset is served by this server itself (no CDN), so the app works offline.
     """
@@ -34,14 +36,17 @@ def serve_app(results_dir: str | Path | None = None, *, live: Optional[LiveSessi
     folder = results_dir if results_dir is not None else getattr(live, "results_dir", None)
     if folder is None:
         raise QfreplayError("serve_app needs a results folder (or a live session with results_dir)")
-    source = ResultsSource(folder, getattr(live, "data_dir", None) if live is not None else None)
+    if view is None:
+        source = ResultsSource(folder, getattr(live, "data_dir", None) if live is not None else None)
 
-    def on_load() -> None:  # after the first page is on screen: load the engine for instant re-runs
-        if live is None:
-            threading.Thread(target=warm_up_engine, name="qfreplay-warm-up", daemon=True).start()
+        def on_load() -> None:  # after the first page is on screen: load the engine for instant re-runs
+            if live is None:
+                threading.Thread(target=warm_up_engine, name="qfreplay-warm-up", daemon=True).start()
 
-    def app():
-        return build_app(source, live=live, refresh_s=refresh_s, on_load=on_load)
+        def app():
+            return build_app(source, live=live, refresh_s=refresh_s, on_load=on_load)
+    else:
+        app = view
 
     origins = None if address in LOCAL_ADDRESSES else ["*"]
     host = "127.0.0.1" if address in ("0.0.0.0", "::") else address

@@ -28,6 +28,10 @@ def report(results_dir: str, port: int, address: str, show: bool) -> None:
     never modified). Every asset is served locally, so the report works offline. Stop with Ctrl-C.
 
     \b
+    A sweep folder (what `qfreplay sweep` wrote) gets the Sweep view instead: a heatmap of a
+    chosen metric over two grid parameters and the table of points, sortable by any metric.
+
+    \b
     Example:
       qfreplay report results/demo --show
     """
@@ -36,10 +40,18 @@ def report(results_dir: str, port: int, address: str, show: bool) -> None:
     from ..app.server import serve_app
     from ..errors import DataError
     from ..results import load_summary
+    from ..sweep import is_sweep_dir, load_sweep
 
     if not Path(results_dir).is_dir():
         raise DataError(f"results folder {results_dir!r} does not exist (run qfreplay backtest first)")
-    load_summary(results_dir)  # one clear line if this is not a results folder
-    serve_app(results_dir, port=port, address=address, show=show,
+    view = None
+    if is_sweep_dir(Path(results_dir)):  # a `qfreplay sweep` folder gets the Sweep view
+        from ..app.sweep import sweep_view
+
+        load_sweep(results_dir)  # one clear line if it is unreadable
+        view = lambda: sweep_view(results_dir)  # noqa: E731
+    else:
+        load_summary(results_dir)  # one clear line if this is not a results folder
+    serve_app(results_dir, port=port, address=address, show=show, view=view,
               on_ready=lambda url: click.echo(f"report: {url} (Ctrl-C to stop)", err=True))
     click.echo("report: stopped", err=True)
