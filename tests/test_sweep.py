@@ -44,7 +44,7 @@ def market(tmp_path_factory) -> Path:
 
 def base_config(root: Path, **sections):
     data = {"data": str(root), "out": str(root.parent / "results"), "instruments": INSTRUMENTS,
-            "arbitrage": {"pairs": []}, "signal": {"strategy": HYSTERESIS},
+            "arbitrage": {"pairs": []}, "signal": {"strategy": HYSTERESIS, "params": {"alpha": 0.2, "enter": 0.3, "exit": 0.05}},
             "execution": {"flatten_on_neutral": True}}
     data.update(sections)
     return load_config_dict(data)

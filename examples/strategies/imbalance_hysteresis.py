@@ -11,7 +11,7 @@ from numba import njit
 
 from qfreplay.engine.user import IMBALANCE, SPREAD_BPS
 
-PARAMS = {"alpha": 0.2, "enter": 0.3, "exit": 0.05, "max_spread_bps": 10.0, "confidence": 0.8}
+PARAMS = {"alpha": 0.02, "enter": 0.5, "exit": 0.0, "max_spread_bps": 10.0, "confidence": 0.8}
 ALPHA, ENTER, EXIT, MAX_SPREAD_BPS, CONFIDENCE = range(5)
 
 STATE_SIZE = 2

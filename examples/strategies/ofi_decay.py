@@ -2,15 +2,16 @@
 
 Each row's OFI (SPEC section 4: size added to the bid or taken from the ask counts up, the
 opposite counts down) is accumulated with an exponential time decay (half-life ``halflife_ms``)
-and measured in units of the current top-of-book size. Above ``threshold`` the rule buys, below
+and measured in units of the average resting depth (``bid_vol`` and ``ask_vol`` over the first
+``features.levels`` levels). Above ``threshold`` the rule buys, below
 ``-threshold`` it sells; confidence rises with the excess, up to ``max_confidence``.
 """
 
 from numba import njit
 
-from qfreplay.engine.user import OFI, SPREAD_BPS
+from qfreplay.engine.user import ASK_VOL, BID_VOL, OFI, SPREAD_BPS
 
-PARAMS = {"halflife_ms": 1000.0, "threshold": 1.0, "max_spread_bps": 10.0, "confidence": 0.7, "max_confidence": 0.95}
+PARAMS = {"halflife_ms": 10000.0, "threshold": 1.0, "max_spread_bps": 10.0, "confidence": 0.7, "max_confidence": 0.95}
 HALFLIFE_MS, THRESHOLD, MAX_SPREAD_BPS, CONFIDENCE, MAX_CONFIDENCE = range(5)
 
 STATE_SIZE = 2
@@ -25,9 +26,9 @@ def ofi_decay(ts, feats, bid_px, bid_sz, ask_px, ask_sz, position, params, state
         flow += state[FLOW] * 0.5 ** (dt_ms / params[HALFLIFE_MS])
     state[LAST_TS] = ts
     state[FLOW] = flow
-    depth = 0.5 * (bid_sz[0] + ask_sz[0])
+    depth = 0.5 * (feats[BID_VOL] + feats[ASK_VOL])
     pressure = flow / depth if depth > 0.0 else 0.0
     if feats[SPREAD_BPS] >= params[MAX_SPREAD_BPS] or abs(pressure) <= params[THRESHOLD]:
         return 0, 0.0
-    confidence = min(params[MAX_CONFIDENCE], params[CONFIDENCE] + 0.1 * (abs(pressure) - params[THRESHOLD]))
+    confidence = min(params[MAX_CONFIDENCE], params[CONFIDENCE] + (abs(pressure) - params[THRESHOLD]))
     return (1 if pressure > 0.0 else -1), confidence

@@ -63,7 +63,7 @@ def load_error(spec: str, params: dict | None = None) -> str:
 
 def test_backtest_equals_chunked_and_row_by_row_runs(dataset):
     # the hysteresis rule reads its persistent state and the current position on every row
-    cfg = config(dataset, HYSTERESIS, execution={"latency_ms": 150, "cooldown_ms": 200, "flatten_on_neutral": True,
+    cfg = config(dataset, HYSTERESIS, {"alpha": 0.2, "enter": 0.3, "exit": 0.05}, execution={"latency_ms": 150, "cooldown_ms": 200, "flatten_on_neutral": True,
                                            "min_confidence": 0.6})
     strategy = load_strategy(cfg.signal)
     inst = cfg.instrument_list[0]
@@ -91,10 +91,11 @@ def test_module_spec_declares_params_and_state(dataset, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
 
     strategy = load_strategy(config(dataset, "examples.strategies.ofi_decay:ofi_decay", {"threshold": 2.5}).signal)
-    result = run_backtest(config(dataset, "examples.strategies.ofi_decay:ofi_decay"), write=False, collect=True)
+    result = run_backtest(config(dataset, "examples.strategies.ofi_decay:ofi_decay", {"halflife_ms": 1000, "threshold": 0.2}),
+                          write=False, collect=True)
 
     assert strategy.param_names == ("halflife_ms", "threshold", "max_spread_bps", "confidence", "max_confidence")
-    assert strategy.params.tolist() == [1000.0, 2.5, 10.0, 0.7, 0.95]
+    assert strategy.params.tolist() == [10000.0, 2.5, 10.0, 0.7, 0.95]
     assert strategy.state_size == 2
     assert result.summary["instruments"]["binance:BTC-USDT"]["fills"] > 0
     assert set(result.tables["signals"].column("signal").to_pylist()) == {-1, 0, 1}
