@@ -29,6 +29,11 @@ import orjson
 
 from ..errors import DataError
 
+try:  # ISA-L inflates the same gzip streams about twice as fast as zlib
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - isal is a dependency; plain zlib is the fallback
+    _inflate = zlib
+
 NS_PER_HOUR = 3_600 * 1_000_000_000
 
 
@@ -139,7 +144,7 @@ class JournalWriter:
 def _gzip_lines(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
     """Lines of a multi-member gzip file; a truncated last member gives what it holds."""
     with open(path, "rb") as f:
-        d = zlib.decompressobj(31)
+        d = _inflate.decompressobj(31)
         tail = b""
         data = f.read(chunk)
         while data:
@@ -147,11 +152,11 @@ def _gzip_lines(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
                 out = d.decompress(data)
                 while d.eof:  # member finished; the rest belongs to the next member
                     rest = d.unused_data
-                    d = zlib.decompressobj(31)
+                    d = _inflate.decompressobj(31)
                     if not rest:
                         break
                     out += d.decompress(rest)
-            except zlib.error:  # corrupt bytes after a crash: keep what came before
+            except (zlib.error, _inflate.error):  # corrupt bytes after a crash: keep what came before
                 data = b""
                 break
             if out:
@@ -199,14 +204,17 @@ def parse_line(line: bytes) -> Optional[Record]:
     return Record(ts, tag_s, orjson.loads(tail) if tail else {}, b"")
 
 
-def read_journal(path: str | Path) -> Iterator[Record]:
-    """Records of one journal file (``.gz``, ``.gz.part`` or plain text), in file order."""
+def read_journal(path: str | Path, chunk: int = 1 << 20) -> Iterator[Record]:
+    """Records of one journal file (``.gz``, ``.gz.part`` or plain text), in file order.
+
+    ``chunk``: compressed bytes inflated at a time (small when only the first lines are wanted).
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"raw journal {str(p)!r} does not exist")
     with open(p, "rb") as f:
         magic = f.read(2)
-    lines = _gzip_lines(p) if magic == b"\x1f\x8b" else _plain_lines(p)
+    lines = _gzip_lines(p, chunk) if magic == b"\x1f\x8b" else _plain_lines(p)
     for line in lines:
         if not line:
             continue
@@ -233,6 +241,6 @@ def journal_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def read_header(path: str | Path) -> Optional[Record]:
     """The ``@session`` record opening a qfreplay journal, or None for other files."""
-    for rec in read_journal(path):
+    for rec in read_journal(path, chunk=1 << 12):
         return rec if rec.tag == "session" else None
     return None
