@@ -198,20 +198,22 @@ def run_task(task: SweepTask, report: Callable[[float], None] = lambda units: No
     features = {seg: FeatureRun(task.levels) for seg in task.segments}
     lo, hi = _bounds(task.segments)
     dates = partition_dates(task.data, "book", inst.venue, inst.symbol, lo, hi)
-    step_units = len(task.points) / (max(len(dates), 1) * len(task.segments) * task.instruments)
+    step_units = 1.0 / (max(len(dates), 1) * len(task.segments) * task.instruments)  # one point, one day-segment
     for date in dates:
         table = read_partition(task.data, "book", inst.venue, inst.symbol, date, lo, hi)
         book = book_arrays(table) if table.num_rows else None
         for seg in task.segments:
             part = _rows_in(book, seg.start, seg.end) if book is not None else None
-            if part is not None and len(part):
-                feats, valid = features[seg].step(part)
-                for run in runs[seg].values():
-                    try:
-                        run.step(part, feats, valid)
-                    except Exception as exc:  # noqa: BLE001 - raised inside the strategy's own code
-                        raise runtime_error(run.strategy, exc, f" on {inst} ({date})") from None
-            report(step_units)
+            if part is None or not len(part):
+                report(step_units * len(task.points))
+                continue
+            feats, valid = features[seg].step(part)
+            for run in runs[seg].values():
+                try:
+                    run.step(part, feats, valid)
+                except Exception as exc:  # noqa: BLE001 - raised inside the strategy's own code
+                    raise runtime_error(run.strategy, exc, f" on {inst} ({date})") from None
+                report(step_units)
         del book, table
     rows = []
     for pid, _ in task.points:
@@ -248,13 +250,15 @@ def _point_configs(cfg: Config, grid: Grid, source: str) -> list[tuple[int, dict
     """Every grid point as (id, its grid values, its validated config)."""
     from .engine.user import resolve_spec
 
+    # workers may run in another folder (or machine): strategy file paths become absolute
+    cfg = cfg.with_overrides({"signal.strategy": resolve_spec(cfg.signal.strategy)})
     out = []
     for pid, values in enumerate(grid.points()):
         try:
-            point_cfg = cfg.with_overrides(values)
-            spec = resolve_spec(point_cfg.signal.strategy)
-            if spec != point_cfg.signal.strategy:  # workers may run elsewhere: absolute strategy path
-                point_cfg = point_cfg.with_overrides({"signal.strategy": spec})
+            overrides = dict(values)
+            if "signal.strategy" in values:
+                overrides["signal.strategy"] = resolve_spec(str(values["signal.strategy"]))
+            point_cfg = cfg.with_overrides(overrides)
         except ConfigError as exc:
             msg = str(exc).removeprefix("config: ")
             shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
@@ -332,13 +336,26 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def local_cluster(workers: int, **kwargs: Any) -> Any:
+    """A LocalCluster of single-threaded worker processes on 127.0.0.1, without a dashboard.
+
+    The scheduler's small HTTP endpoint (health, metrics) gets a free port on 127.0.0.1 rather than
+    8787, which a Dask dashboard of the user's own may hold.
+    """
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=None, scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                        **kwargs)
+
+
 class _Cluster:
     """A Dask client: to the scheduler at ``address``, or to a new LocalCluster on 127.0.0.1."""
 
     def __init__(self, address: Optional[str], workers: Optional[int]):
         import logging
 
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         self.cluster = None
         if address:
@@ -353,8 +370,7 @@ class _Cluster:
                 raise ConfigError(f"the Dask scheduler at {address!r} has no workers (start some with: "
                                   f"dask worker {address})") from None
         else:
-            self.cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+            self.cluster = local_cluster(workers or default_workers(), silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
 
     @property

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -21,7 +23,7 @@ from qfreplay.config import load_config_dict
 from qfreplay.engine.backtest import run_backtest
 from qfreplay.errors import ConfigError, StrategyError
 from qfreplay.instruments import Instrument
-from qfreplay.sweep import METRICS, Segment, flat_summary, parse_grid, plan_tasks, run_sweep, run_task
+from qfreplay.sweep import METRICS, Segment, flat_summary, local_cluster, parse_grid, plan_tasks, run_sweep, run_task
 from tests.factories import T0, random_book, write_book
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,11 +188,14 @@ def in_process(market):
 
 
 def test_local_cluster_with_one_and_two_workers_equal_in_process(market, in_process, tmp_path):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     cfg = base_config(market)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        http = cluster.scheduler.http_server
+        assert http.address == "127.0.0.1"
+        with pytest.raises(urllib.error.HTTPError):  # no dashboard
+            urllib.request.urlopen(f"http://127.0.0.1:{http.port}/status", timeout=10)
         one = run_sweep(cfg, parse_grid(GRID), client=client, out=tmp_path / "one", oos=0.3)
         cluster.scale(2)
         client.wait_for_workers(2, timeout=120)
