@@ -18,7 +18,7 @@ from .blocks import ACCENT, ASK, BID, GRID, MUTED, PANEL, TEXT
 
 hv.extension("bokeh", logo=False)
 
-LINE_BINS = 1200
+LINE_BINS = 1000
 HEATMAP_SIZE = (480, 160)
 BLUE = "#3c8ce7"
 PURPLE = "#b37feb"
@@ -27,6 +27,7 @@ PURPLE = "#b37feb"
 def _dark(plot, element) -> None:
     """Bokeh look shared by every chart: dark panel, faint grid, quiet axes, toolbar on hover."""
     fig = plot.state
+    fig.output_backend = "canvas"  # downsampled data draws at once; WebGL only adds driver trouble (remote, headless)
     fig.background_fill_color = PANEL
     fig.border_fill_color = PANEL
     fig.outline_line_color = GRID
@@ -62,7 +63,8 @@ def _dark(plot, element) -> None:
     fig.toolbar.logo = None
 
 
-COMMON = dict(responsive=True, show_grid=True, hooks=[_dark], toolbar="right",
+# framewise: a redrawn chart (live refresh, new snapshot) fits its axes to the new data
+COMMON = dict(responsive=True, show_grid=True, hooks=[_dark], toolbar="right", framewise=True,
               default_tools=["pan", "xwheel_zoom", "box_zoom", "reset", "save"], active_tools=["pan", "xwheel_zoom"])
 TIME = "time"
 
@@ -132,7 +134,7 @@ def heatmap(ts: np.ndarray, bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.n
         hv.opts.Image(cmap="fire", cnorm="eq_hist", colorbar=True, clipping_colors={"NaN": PANEL}, tools=["hover"],
                       colorbar_opts={"formatter": PrintfTickFormatter(format="%.3g"), "background_fill_color": PANEL,
                                      "major_label_text_color": MUTED},
-                      height=height, **{**COMMON, "active_tools": ["pan", "wheel_zoom"],
+                      height=height, **{**COMMON, "framewise": False, "active_tools": ["pan", "wheel_zoom"],
                                         "default_tools": ["pan", "wheel_zoom", "xwheel_zoom", "box_zoom", "reset", "save"]}),
         hv.opts.Curve(line_alpha=0.9),
         hv.opts.Overlay(legend_position="top_left", title="Liquidity heatmap · mean resting size per price bin"))

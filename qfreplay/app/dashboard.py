@@ -79,13 +79,13 @@ class Dashboard:
         insts = source.instruments
         first = insts[0] if insts else None
         venues = list(dict.fromkeys(i.venue for i in insts))
-        self.venue = pn.widgets.Select(name="Venue", options=venues, value=first.venue if first else None, sizing_mode="stretch_width")
-        self.symbol = pn.widgets.Select(name="Symbol", options=self._symbols(self.venue.value), sizing_mode="stretch_width",
+        self.venue = pn.widgets.Select(label="Venue", options=venues, value=first.venue if first else None, sizing_mode="stretch_width")
+        self.symbol = pn.widgets.Select(label="Symbol", options=self._symbols(self.venue.value), sizing_mode="stretch_width",
                                         value=first.symbol if first else None)
         ex = source.config.execution
-        self.min_conf = pn.widgets.FloatSlider(name="Min confidence", start=0.0, end=1.0, step=0.01, value=float(ex.min_confidence),
+        self.min_conf = pn.widgets.FloatSlider(label="Min confidence", start=0.0, end=1.0, step=0.01, value=float(ex.min_confidence),
                                                sizing_mode="stretch_width")
-        self.size = pn.widgets.FloatInput(name="Position size (base units)", value=float(ex.position_size), start=0.0,
+        self.size = pn.widgets.FloatInput(label="Position size (base units)", value=float(ex.position_size), start=0.0,
                                           step=0.001, sizing_mode="stretch_width")
         self.status = html()
         t0, t1 = source.span
@@ -94,21 +94,21 @@ class Dashboard:
         d0, d1 = _naive_utc(t0 - t0 % 1_000_000_000), _naive_utc(t1 - t1 % 1_000_000_000 + 1_000_000_000)
         controls: list = [self.venue, self.symbol]
         if live is None:
-            self.range = pn.widgets.DatetimeRangeSlider(name="Time range (UTC)", start=d0, end=d1, value=(d0, d1), step=1000,
+            self.range = pn.widgets.DatetimeRangeSlider(label="Time range (UTC)", start=d0, end=d1, value=(d0, d1), step=1000,
                                                         sizing_mode="stretch_width", format="%H:%M:%S")
             # an IntSlider over epoch ms: Panel's DatetimeSlider sends end = start to the browser (Panel 1.9)
             ms0, ms1 = t0 // 1_000_000, -(-t1 // 1_000_000)
-            self.at = pn.widgets.IntSlider(name="Book snapshot at (UTC)", start=ms0, end=ms1, value=ms1, step=100,
+            self.at = pn.widgets.IntSlider(label="Book snapshot at (UTC)", start=ms0, end=ms1, value=ms1, step=100,
                                            format=CustomJSTickFormatter(code=UTC_MS_JS), sizing_mode="stretch_width")
             self.range.param.watch(self._on_range, "value_throttled")
             self.at.param.watch(self._on_snapshot, "value_throttled")
             controls += [self.range, self.at]
         else:
-            self.window = pn.widgets.Select(name="Show", options=LIVE_WINDOWS, value=900, sizing_mode="stretch_width")
-            self.interval = pn.widgets.IntSlider(name="Refresh every (s)", start=1, end=10, step=1,
+            self.window = pn.widgets.Select(label="Show", options=LIVE_WINDOWS, value=900, sizing_mode="stretch_width")
+            self.interval = pn.widgets.IntSlider(label="Refresh every (s)", start=1, end=10, step=1,
                                                  value=int(min(10, max(1, round(refresh_s or 2)))), sizing_mode="stretch_width")
-            self.refresh_button = pn.widgets.Button(name="Refresh now", button_type="primary", sizing_mode="stretch_width")
-            self.pause = pn.widgets.Toggle(name="Pause", button_type="warning", sizing_mode="stretch_width")
+            self.refresh_button = pn.widgets.Button(label="Refresh now", color="primary", sizing_mode="stretch_width")
+            self.pause = pn.widgets.Toggle(label="Pause", color="warning", sizing_mode="stretch_width")
             self.window.param.watch(lambda _: self.update(), "value")
             self.interval.param.watch(self._on_interval, "value")
             self.refresh_button.on_click(lambda _: self.refresh(force=True))
@@ -319,18 +319,17 @@ class Dashboard:
 
     def _on_venue(self, event) -> None:
         symbols = self._symbols(event.new)
-        with pn.io.hold():
-            self.symbol.options = symbols
-            if self.symbol.value not in symbols and symbols:
-                self.symbol.value = symbols[0]  # triggers update
-            else:
-                self.update()
+        keep = self.symbol.value in symbols
+        self.symbol.options = symbols  # Panel moves the value to the first option when it is not one
+        if keep or not symbols:
+            self.update()
+        elif self.symbol.value != symbols[0]:
+            self.symbol.value = symbols[0]  # the symbol watcher updates
 
     def _on_range(self, event) -> None:
         lo, hi = (_ns(v) // 1_000_000 for v in event.new)
-        with pn.io.hold():
-            self.at.param.update(start=lo, end=hi, value=min(max(self.at.value, lo), hi))
-            self.update()
+        self.at.param.update(start=lo, end=hi, value=min(max(self.at.value, lo), hi))
+        self.update()
 
     def _on_snapshot(self, _event) -> None:
         active = self.tabs_list[self.tabs.active]

@@ -114,15 +114,15 @@ class SignalsTab(Tab):
         self.history = table()
         self.exec_box = pn.Column(sizing_mode="stretch_width")
         if dash.live is not None and callable(getattr(dash.live, "manual_fill", None)):
-            self.qty = pn.widgets.FloatInput(name="Quantity (base)", value=dash.source.config.execution.position_size,
+            self.qty = pn.widgets.FloatInput(label="Quantity (base)", value=dash.source.config.execution.position_size,
                                              start=0.0, step=0.001, width=140)
-            self.buy = pn.widgets.Button(name="Buy at ask", button_type="success", width=110)
-            self.sell = pn.widgets.Button(name="Sell at bid", button_type="danger", width=110)
+            self.buy = pn.widgets.Button(label="Buy at ask", color="success", width=110, align="end")
+            self.sell = pn.widgets.Button(label="Sell at bid", color="danger", width=110, align="end")
             self.exec_result = html()
             self.buy.on_click(lambda _: self._execute(+1))
             self.sell.on_click(lambda _: self._execute(-1))
             self.exec_box[:] = [html(B.title("Simulated execution at the current book")),
-                                pn.Row(self.qty, self.buy, self.sell, align="end"), self.exec_result]
+                                pn.Row(self.qty, self.buy, self.sell), self.exec_result]
         self.panel[:] = [self.badge, self.exec_box, self.features,
                          html(B.title("Signal history (changes, newest first)")), self.history]
 
@@ -182,7 +182,7 @@ class SignalsTab(Tab):
                    ("OFI", B.fmt(sig["ofi"][i], 4, sign=True)), ("mid", B.fmt(mid)),
                    ("row", "valid" if sig["valid"][i] else "invalid")]
         label = "latest signal" if d.live is not None else "signal at"
-        self.badge.object = B.signal_badge(int(sig["signal"][i]), float(sig["confidence"][i]), d.params().min_confidence,
+        self.badge.object = B.signal_badge(int(sig["signal"][i]), float(sig["confidence"][i]), float(d.min_conf.value),
                                            f"{label} {B.utc(int(sig['ts_recv'][i]))} UTC", details)
 
 
