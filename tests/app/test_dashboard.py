@@ -1,0 +1,146 @@
+"""The dashboard's logic without a browser: what each tab shows, re-runs on sidebar changes, live mode."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import param
+import pytest
+
+from qfreplay.app.dashboard import Dashboard
+from qfreplay.app.live import LiveSession
+from qfreplay.app.source import ResultsSource
+from qfreplay.errors import QfreplayError
+
+
+def kpi(html_text: str, key: str) -> str:
+    """The value text of the stat card ``data-kpi=key`` in an HTML block."""
+    m = re.search(rf'data-kpi="{key}".*?qf-kpi-value[^>]*>(.*?)</div>', html_text, re.S)
+    assert m, f"no card {key}"
+    return m.group(1)
+
+
+def tab(dash: Dashboard, title: str):
+    t = next(t for t in dash.tabs_list if t.title == title)
+    dash.tabs.active = dash.tabs_list.index(t)  # renders it
+    return t
+
+
+def release(widget, value) -> None:
+    """What the browser does when a slider is released."""
+    with param.edit_constant(widget):
+        widget.value = value
+        widget.value_throttled = value
+
+
+def test_every_tab_renders_the_runs_numbers(market):
+    dash = Dashboard(ResultsSource(market["results"]))
+    s = market["summary"]["instruments"]["binance:BTC-USDT"]
+
+    perf = tab(dash, "Performance")
+    arb = tab(dash, "Arbitrage")
+    quality = tab(dash, "Data Quality")
+    book = tab(dash, "Order Book")
+
+    assert kpi(perf.kpis.object, "fills") == f"{s['fills']:,}"
+    assert kpi(perf.kpis.object, "total_pnl") == f"{s['total_pnl']:+,.2f}"
+    assert len(perf.fills.value) == s["fills"] and len(perf.trips.value) == s["round_trips"]
+    assert kpi(arb.kpis.object, "episodes") == str(market["summary"]["arbitrage"]["episodes"])
+    assert len(arb.top.value) == min(5, market["summary"]["arbitrage"]["episodes"])
+    assert kpi(quality.kpis.object, "gaps") == "1" and kpi(quality.kpis.object, "disconnects") == "1"
+    assert list(quality.latency.value["table"]) == ["book", "trades"]
+    assert "data-ladder" in book.ladder.object
+
+
+def test_min_confidence_re_runs_the_instrument(market):
+    dash = Dashboard(ResultsSource(market["results"]))
+    perf = tab(dash, "Performance")
+    before = kpi(perf.kpis.object, "fills")
+
+    release(dash.min_conf, 1.0)
+
+    assert dash.run.origin == "re-run"
+    assert kpi(perf.kpis.object, "fills") == "0" != before
+    assert "re-run in" in dash.status.object
+
+
+def test_venue_switch_shows_the_other_instrument(market):
+    dash = Dashboard(ResultsSource(market["results"]))
+    perf = tab(dash, "Performance")
+
+    dash.venue.value = "coinbase"
+
+    s = market["summary"]["instruments"]["coinbase:BTC-USD"]
+    assert str(dash.instrument) == "coinbase:BTC-USD"
+    assert kpi(perf.kpis.object, "fills") == f"{s['fills']:,}"
+
+
+def test_snapshot_time_moves_the_book(market):
+    dash = Dashboard(ResultsSource(market["results"]))
+    book = tab(dash, "Order Book")
+    late = kpi(book.head.object, "book_time")
+
+    release(dash.at, dash.at.start + 60_000)  # one minute into the data
+
+    early = kpi(book.head.object, "book_time")
+    assert early < late and early.startswith("00:01:00")
+
+
+class FakeLive:
+    """A live session as the dashboard sees it."""
+
+    def __init__(self, results_dir, data_dir):
+        self.results_dir, self.data_dir = results_dir, data_dir
+        self.params: list[dict] = []
+        self.fills: list[tuple] = []
+
+    def set_params(self, **kw):
+        self.params.append(kw)
+
+    def manual_fill(self, instrument, qty):
+        if qty > 1:
+            raise QfreplayError("qty too large for the fake")
+        self.fills.append((instrument, qty))
+        return {"ts_fill": 1_723_075_260_000_000_000, "qty": qty, "price": 60_000.5, "fee": 0.06, "position": qty}
+
+
+def test_fake_live_session_satisfies_the_protocol(market):
+    assert isinstance(FakeLive(market["results"], market["data"]), LiveSession)
+
+
+def test_live_mode_sends_parameters_and_manual_fills_to_the_session(market, tmp_path):
+    folder = tmp_path / "live"
+    shutil.copytree(market["results"], folder)
+    live = FakeLive(folder, market["data"])
+    dash = Dashboard(ResultsSource(folder, market["data"]), live=live, refresh_s=1)
+    signals = tab(dash, "Signals")
+
+    release(dash.min_conf, 0.8)
+    dash.size.value = 0.02
+    signals.qty.value = 0.5
+    signals.buy.clicks += 1
+    signals.sell.clicks += 1
+    signals.qty.value = 3.0
+    signals.buy.clicks += 1
+
+    assert live.params[0] == {"min_confidence": 0.8, "position_size": 0.01}
+    assert live.params[-1] == {"min_confidence": 0.8, "position_size": 0.02}
+    assert live.fills == [("binance:BTC-USDT", 0.5), ("binance:BTC-USDT", -0.5)]
+    assert "qty too large" in signals.exec_result.object
+    assert dash.run.origin == "results folder"  # live shows the session's results, never re-runs
+
+
+def test_live_refresh_picks_up_a_rewritten_results_folder(market, tmp_path):
+    folder = tmp_path / "live"
+    shutil.copytree(market["results"], folder)
+    dash = Dashboard(ResultsSource(folder, market["data"]), live=FakeLive(folder, market["data"]), refresh_s=1)
+    perf = tab(dash, "Performance")
+    fills = kpi(perf.kpis.object, "fills")
+
+    text = (folder / "summary.json").read_text()
+    n = market["summary"]["instruments"]["binance:BTC-USDT"]["fills"]
+    (folder / "summary.json").write_text(text.replace(f'"fills": {n},', f'"fills": {n + 7},', 1))
+    dash.refresh()
+
+    assert kpi(perf.kpis.object, "fills") == f"{n + 7:,}" != fills
