@@ -563,29 +563,25 @@ def run_sweep(cfg: Config, grid: Grid, out: Optional[str | Path] = None, schedul
     else:
         segments = (Segment("", cfg.start_ns, cfg.end_ns),)
 
-    bar = _progress(progress, len(points))
+    in_process = workers == 0 and client is None and not scheduler
     cluster = None
     try:
-        with bar as p:
+        n_workers, chunks = 0, 1
+        if not in_process:
+            if client is None:
+                cluster = _Cluster(scheduler, workers)
+                client = cluster.client
+            n_workers = len(client.scheduler_info()["workers"])
+            chunks = _chunks_for(n_workers, len(instruments) * len({c.features.levels for _, _, c in points}))
+        tasks = plan_tasks(str(root), instruments, points, segments, chunks)
+        evaluating = time.monotonic()
+        with _progress(progress, len(points)) as p:
             task_id = p.add_task("sweep", total=len(points)) if p else None
             advance = (lambda units: p.advance(task_id, units)) if p else (lambda units: None)
-            evaluating = time.monotonic()
-            if workers == 0 and client is None and not scheduler:
-                n_workers = 0
-                tasks = plan_tasks(str(root), instruments, points, segments)
-                results = [run_task(t, advance) for t in tasks]
-            else:
-                if client is None:
-                    cluster = _Cluster(scheduler, workers)
-                    client = cluster.client
-                evaluating = time.monotonic()
-                n_workers = len(client.scheduler_info()["workers"])
-                groups = len(instruments) * len({c.features.levels for _, _, c in points})
-                tasks = plan_tasks(str(root), instruments, points, segments, _chunks_for(n_workers, groups))
-                results = _run_on_dask(client, tasks, advance)
-            evaluated = time.monotonic()
+            results = [run_task(t, advance) for t in tasks] if in_process else _run_on_dask(client, tasks, advance)
             if p:
                 p.update(task_id, completed=len(points))
+        evaluated = time.monotonic()
     finally:
         if cluster is not None:
             cluster.close()

@@ -30,9 +30,11 @@ def sweep(config_path: str, grid_path: str, scheduler: str | None, workers: int 
     and evaluates all of its grid points on them. Writes sweep.parquet (one row per grid point x
     instrument, with the summary metrics), points.parquet (per point, over all instruments),
     results.duckdb (tables sweep and points) and sweep.json to the sweep folder, then prints the
-    best points. Example:
+    best points. Examples:
 
+    \b
       qfreplay sweep --config configs/demo.yaml --grid examples/grids/demo.yaml --oos 0.3
+      qfreplay sweep --config my.yaml --grid grid.yaml --scheduler tcp://10.0.0.5:8786
     """
     from ..errors import ConfigError
     from ..sweep import load_grid, run_sweep
