@@ -10,6 +10,20 @@ because nothing is applied to the book in between. ``interval_ms: 0`` emits afte
 
 from __future__ import annotations
 
+from numba import njit
+
+#: ``due_at`` of a book without a pending row, where it is an int64 (compiled kernels).
+NO_ROW = -1
+
+
+def row_due_at(ts_recv: int, interval_ns: int) -> int:
+    """End of the ``interval_ns`` interval holding ``ts_recv`` (``interval_ns > 0``)."""
+    return (ts_recv // interval_ns + 1) * interval_ns
+
+
+#: :func:`row_due_at` for numba kernels (the same rule, compiled).
+row_due_at_nb = njit(cache=True, nogil=True)(row_due_at)
+
 
 class RowCadence:
     """Tracks whether one book has an un-emitted row and when it falls due."""
@@ -30,7 +44,7 @@ class RowCadence:
             self.due_at = ts_recv
             return True
         if self.due_at is None:
-            self.due_at = (ts_recv // self.interval_ns + 1) * self.interval_ns
+            self.due_at = row_due_at(ts_recv, self.interval_ns)
         return False
 
     def due(self, now_ns: int) -> bool:

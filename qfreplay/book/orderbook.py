@@ -105,17 +105,18 @@ def _apply_side(px, sz, n, far, prices, sizes, is_bid, low, high):
 
 
 @njit(cache=True, nogil=True)
-def _apply_both(bpx, bsz, nb, far_b, apx, asz, na, far_a, bid_px, bid_sz, ask_px, ask_sz, low, high):
-    """Both sides in one call (one dispatch per message); returns the new near counts."""
+def apply_both(bpx, bsz, far_b, apx, asz, far_a, near, bid_px, bid_sz, ask_px, ask_sz, low, high):
+    """Both sides in one call (one dispatch per message); ``near`` holds the two near counts and
+    is updated in place. Returns True when the book is crossed afterwards."""
     if bid_px.shape[0]:
-        nb = _apply_side(bpx, bsz, nb, far_b, bid_px, bid_sz, True, low, high)
+        near[0] = _apply_side(bpx, bsz, near[0], far_b, bid_px, bid_sz, True, low, high)
     if ask_px.shape[0]:
-        na = _apply_side(apx, asz, na, far_a, ask_px, ask_sz, False, low, high)
-    return nb, na
+        near[1] = _apply_side(apx, asz, near[1], far_a, ask_px, ask_sz, False, low, high)
+    return near[0] > 0 and near[1] > 0 and bpx[near[0] - 1] >= apx[near[1] - 1]
 
 
 @njit(cache=True, nogil=True)
-def _top_both(bpx, bsz, nb, apx, asz, na, out):
+def top_both(bpx, bsz, nb, apx, asz, na, out):
     """Rows 0..3 of ``out``: bid_px, bid_sz, ask_px, ask_sz of the best ``out.shape[1]`` levels."""
     _top(bpx, bsz, nb, out[0], out[1])
     _top(apx, asz, na, out[2], out[3])
@@ -158,12 +159,22 @@ class OrderBook:
         self._high = 4 * self._low
         self._px = (np.empty(self._high + 1), np.empty(self._high + 1))
         self._sz = (np.empty(self._high + 1), np.empty(self._high + 1))
-        self._n = [0, 0]
+        self._n = np.zeros(2, np.int64)  # near counts (bids, asks), updated in place by the kernels
         self._far = (_new_far(), _new_far())
 
     def clear(self) -> None:
-        self._n = [0, 0]
+        self._n[:] = 0
         self._far = (_new_far(), _new_far())
+
+    @property
+    def max_top(self) -> int:
+        """The most levels :meth:`top` (and :func:`top_both`) reads from the near part alone."""
+        return self._low
+
+    def kernel_args(self) -> tuple:
+        """The book's state for compiled callers of :func:`apply_both` / :func:`top_both`:
+        ``(bid px, bid sz, bid far, ask px, ask sz, ask far, near counts, low, high)``."""
+        return (self._px[0], self._sz[0], self._far[0], self._px[1], self._sz[1], self._far[1], self._n, self._low, self._high)
 
     def load(self, bid_px, bid_sz, ask_px, ask_sz) -> None:
         """Replace the whole book with a snapshot (any order; zero sizes are dropped)."""
@@ -185,12 +196,10 @@ class OrderBook:
 
     def apply(self, bid_px, bid_sz, ask_px, ask_sz) -> None:
         """Apply absolute level sizes (float64 arrays) to both sides."""
-        px, sz, n, far = self._px, self._sz, self._n, self._far
-        self._n = list(
-            _apply_both(
-                px[0], sz[0], n[0], far[0], px[1], sz[1], n[1], far[1],
-                _f64(bid_px), _f64(bid_sz), _f64(ask_px), _f64(ask_sz), self._low, self._high,
-            )
+        px, sz, far = self._px, self._sz, self._far
+        apply_both(
+            px[0], sz[0], far[0], px[1], sz[1], far[1], self._n,
+            _f64(bid_px), _f64(bid_sz), _f64(ask_px), _f64(ask_sz), self._low, self._high,
         )
 
     def _apply(self, side: int, prices, sizes) -> None:
@@ -203,7 +212,7 @@ class OrderBook:
         """The best ``n`` levels as (bid_px, bid_sz, ask_px, ask_sz), level 0 best, NaN/0 padded."""
         if out is None and n <= self._low:
             block = np.empty((4, n))
-            _top_both(self._px[0], self._sz[0], self._n[0], self._px[1], self._sz[1], self._n[1], block)
+            top_both(self._px[0], self._sz[0], self._n[0], self._px[1], self._sz[1], self._n[1], block)
             return block[0], block[1], block[2], block[3]
         if out is None:
             out = (np.empty(n), np.empty(n), np.empty(n), np.empty(n))
@@ -239,13 +248,13 @@ class OrderBook:
 
     def depth(self) -> tuple[int, int]:
         """Number of bid and ask levels held."""
-        return self._n[0] + len(self._far[0]), self._n[1] + len(self._far[1])
+        return int(self._n[0]) + len(self._far[0]), int(self._n[1]) + len(self._far[1])
 
     def levels(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """Every level, bids descending and asks ascending (for tests and REST snapshots)."""
         out = []
         for side in (0, 1):
-            n = self._n[side]
+            n = int(self._n[side])
             near = list(zip(self._px[side][:n][::-1].tolist(), self._sz[side][:n][::-1].tolist()))
             far = sorted(self._far[side].items(), reverse=(side == 0))
             out.append(near + far)

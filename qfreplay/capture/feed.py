@@ -10,15 +10,24 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Optional, Protocol
 
+import numpy as np
+
 from ..book.sync import BinanceBookSync, BookRow, BookSync, CoinbaseBookSync
 from ..instruments import Instrument, normalize_symbol, venue_symbol
 from ..venues import binance, coinbase
 from ..venues.common import BestQuote, Depth, Malformed, Ticker, Trade, VenueMessage, restricted_message, snippet
 from .journal import Record
 
+#: Diff frames of one book decoded and applied together by :meth:`BinanceFeed.feed_many`.
+RUN_LENGTH = 1024
+
 
 class Sink(Protocol):
-    """Where a feed's output goes (the dataset writer, plus live-mode hooks)."""
+    """Where a feed's output goes (the dataset writer, plus live-mode hooks).
+
+    A sink may also have ``book_rows(inst, scalars, levels)`` (many rows as arrays, see
+    :data:`qfreplay.book.sync.RowsSink`); rows then come in blocks where a feed can batch them.
+    """
 
     def book_row(self, inst: Instrument, row: BookRow) -> None: ...
     def trade(self, inst: Instrument, ts_recv: int, t: Trade) -> None: ...
@@ -53,7 +62,7 @@ class Feed:
             vs = venue_symbol(venue, inst.symbol)
             self.instruments[vs] = inst
             self.books[vs] = self.sync_class(
-                vs, levels, interval_ms, self._row_sink(inst), self._event_sink(inst), self._request_snapshot
+                vs, levels, interval_ms, self._row_sink(inst), self._event_sink(inst), self._request_snapshot, self._rows_sink(inst)
             )
         self.conn: Optional[int] = None
         self.session: Optional[str] = None
@@ -68,6 +77,10 @@ class Feed:
     def _row_sink(self, inst: Instrument):
         book_row = self.sink.book_row
         return lambda row: book_row(inst, row)
+
+    def _rows_sink(self, inst: Instrument):
+        book_rows = getattr(self.sink, "book_rows", None)
+        return None if book_rows is None else lambda scalars, levels: book_rows(inst, scalars, levels)
 
     def _event_sink(self, inst: Instrument):
         event = self.sink.event
@@ -110,6 +123,14 @@ class Feed:
             self._malformed(rec.ts, f"unexpected binary frame of {len(rec.payload)} bytes")
         elif tag == "session":
             self.session = rec.meta.get("session")
+
+    def feed_many(self, records: Iterable[Record]) -> int:
+        """Process journal records in order (``normalize``); returns how many there were."""
+        n = 0
+        for rec in records:
+            n += 1
+            self.feed(rec)
+        return n
 
     def tick(self, now_ns: int) -> None:
         """Emit every row whose interval has ended (live mode's timer; optional in normalize)."""
@@ -194,13 +215,69 @@ class BinanceFeed(Feed):
             # hftbacktest's collector journals the REST snapshot as a bare line of its one-symbol file
             self._snapshot(ts, next(iter(self.books)), payload)
             return
-        for msg in binance.decode(payload):
+        self._messages(ts, binance.decode(payload))
+
+    def _messages(self, ts: int, msgs: list) -> None:
+        for msg in msgs:
             if isinstance(msg, Depth):
                 book = self.books.get(msg.symbol)
                 if book is not None:
                     book.on_diff(ts, msg)
             else:
                 self.handle(ts, msg)
+
+    def feed_many(self, records: Iterable[Record]) -> int:
+        """:meth:`feed` of every record, with the diff frames of each book gathered into runs
+        that are decoded and applied in one go (:meth:`BinanceBookSync.on_diffs`).
+
+        Same rows and events: a run is applied before any record that could touch a book or log
+        an event; trades and tickers (their own tables) pass it. Needs a sink with ``book_rows``.
+        """
+        if getattr(self.sink, "book_rows", None) is None or self.on_quote is not None:
+            return super().feed_many(records)
+        runs: dict[str, tuple[list, list]] = {}  # venue symbol -> (ts_recv, diff events)
+        n = 0
+        for rec in records:
+            n += 1
+            if rec.tag == "":
+                payload = rec.payload
+                if binance.is_depth_frame(payload):
+                    d = binance.depth_event(payload)
+                    if d is not None and d.s in self.books:
+                        self.last_ts = rec.ts
+                        self.messages += 1
+                        ts, events = runs.setdefault(d.s, ([], []))
+                        ts.append(rec.ts)
+                        events.append(d)
+                        if len(ts) >= RUN_LENGTH:
+                            self._apply_run(d.s, runs.pop(d.s))
+                        continue
+                elif payload[:15] != b'{"lastUpdateId"':
+                    msgs = binance.decode(payload)
+                    if not all(isinstance(m, (Trade, Ticker, BestQuote)) for m in msgs):
+                        self._apply_runs(runs)
+                    self.last_ts = rec.ts
+                    self.messages += 1
+                    self._messages(rec.ts, msgs)
+                    continue
+            self._apply_runs(runs)
+            self.feed(rec)
+        self._apply_runs(runs)
+        return n
+
+    def _apply_runs(self, runs: dict) -> None:
+        for symbol in list(runs):
+            self._apply_run(symbol, runs.pop(symbol))
+
+    def _apply_run(self, symbol: str, run: tuple[list, list]) -> None:
+        ts, events = run
+        book = self.books[symbol]
+        depth = binance.depth_run(events)
+        if depth is None:  # a level list that needs the slow parser: one by one
+            for t, d in zip(ts, events):
+                book.on_diff(t, binance.depth_message(d))
+        else:
+            book.on_diffs(np.array(ts, np.int64), depth)
 
     def on_rest(self, ts: int, meta: dict, body: bytes) -> None:
         if self._rest_failure(ts, meta, body):

@@ -101,9 +101,7 @@ def normalize(
             writer = writers[st.levels] = DatasetWriter(out, st.levels)
         feed = make_feed(st.venue, st.symbols, st.levels, st.interval_ms, writer)
         for _, f in st.files:
-            for rec in read_journal(f):
-                stats.records += 1
-                feed.feed(rec)
+            stats.records += feed.feed_many(read_journal(f))
         feed.close()
         stats.messages += feed.messages
     for w in writers.values():

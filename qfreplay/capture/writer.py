@@ -20,24 +20,41 @@ NS_PER_HOUR = 3_600 * 1_000_000_000
 
 
 class _BookBuffer:
-    __slots__ = ("levels", "scalars", "px")
+    """One instrument's book rows: blocks of (scalars (n, 4) int64, levels (n, 4, N) float64)
+    in arrival order; single rows are gathered and joined into a block when needed."""
+
+    __slots__ = ("levels", "blocks", "single", "n")
 
     def __init__(self, levels: int):
         self.levels = levels
-        self.scalars: list[tuple[int, int, int, int]] = []
-        self.px: list[np.ndarray] = []
+        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        self.single: list[BookRow] = []
+        self.n = 0
 
     def append(self, row: BookRow) -> None:
-        self.scalars.append((row.ts_recv, row.ts_event, row.seq, row.flags))
-        self.px.append(np.concatenate((row.bid_px, row.bid_sz, row.ask_px, row.ask_sz)))
+        self.single.append(row)
+        self.n += 1
+
+    def extend(self, scalars: np.ndarray, levels: np.ndarray) -> None:
+        self._join_single()
+        self.blocks.append((scalars, levels))
+        self.n += len(scalars)
+
+    def _join_single(self) -> None:
+        if self.single:
+            rows, self.single = self.single, []
+            scalars = np.array([r[:4] for r in rows], dtype=np.int64).reshape(len(rows), 4)
+            levels = np.array([r[4:] for r in rows], dtype=np.float64).reshape(len(rows), 4, self.levels)
+            self.blocks.append((scalars, levels))
 
     def __len__(self) -> int:
-        return len(self.scalars)
+        return self.n
 
     def table(self) -> pa.Table:
-        n, lv = len(self.scalars), self.levels
-        sc = np.array(self.scalars, dtype=np.int64).reshape(n, 4)
-        block = np.vstack(self.px).reshape(n, 4, lv)
+        self._join_single()
+        lv = self.levels
+        sc = np.concatenate([b[0] for b in self.blocks])
+        block = np.concatenate([b[1] for b in self.blocks])
         cols = [pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(block[:, k, :]).ravel()), lv) for k in range(4)]
         return pa.Table.from_arrays(
             [pa.array(sc[:, 0]), pa.array(sc[:, 1]), pa.array(sc[:, 2]), *cols, pa.array(sc[:, 3].astype(np.uint8))],
@@ -74,13 +91,30 @@ class DatasetWriter:
             self.publish()
             self._hour = hour
 
-    def book_row(self, inst: Instrument, row: BookRow) -> None:
-        self._tick(row.ts_recv)
+    def _book_buffer(self, inst: Instrument) -> _BookBuffer:
         buf = self.books.get(inst)
         if buf is None:
             buf = self.books[inst] = _BookBuffer(self.levels)
-        buf.append(row)
+        return buf
+
+    def book_row(self, inst: Instrument, row: BookRow) -> None:
+        self._tick(row.ts_recv)
+        self._book_buffer(inst).append(row)
         self.counts["book"] += 1
+
+    def book_rows(self, inst: Instrument, scalars: np.ndarray, levels: np.ndarray) -> None:
+        """Many book rows at once (see :data:`qfreplay.book.sync.RowsSink`); files split as if
+        they had come one by one."""
+        n = len(scalars)
+        ts = scalars[:, 0]
+        if self._hour is not None and self._buffered + n < self.max_rows and (ts // NS_PER_HOUR == self._hour).all():
+            self._buffered += n
+            self._book_buffer(inst).extend(scalars, levels)
+        else:
+            for j in range(n):
+                self._tick(int(ts[j]))
+                self._book_buffer(inst).extend(scalars[j : j + 1], levels[j : j + 1])
+        self.counts["book"] += n
 
     def trade(self, inst: Instrument, ts_recv: int, t: Trade) -> None:
         self._tick(ts_recv)

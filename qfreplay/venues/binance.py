@@ -11,8 +11,10 @@ from typing import Iterable, Optional, Union
 import msgspec
 import orjson
 
-from .decimal import sides_from_json
-from .common import BestQuote, Depth, Malformed, Ticker, Trade, VenueMessage, levels_array, snippet
+import numpy as np
+
+from .decimal import lists_from_json, sides_from_json
+from .common import BestQuote, Depth, DepthRun, Malformed, Ticker, Trade, VenueMessage, levels_array, snippet
 
 VENUE_IDS = ("binance", "binanceus")
 SNAPSHOT_LIMIT = 1000  # levels a side in REST snapshots (weight 50 on binance.com)
@@ -160,16 +162,53 @@ def ticker_url(rest_base: str) -> str:
 # ----------------------------------------------------------------------------- decoding
 
 
-def _depth_msg(d: DepthUpdateRaw) -> Depth:
+def is_depth_frame(payload: bytes) -> bool:
+    """A combined-stream diff-depth frame (the hot path: decoded in one pass)."""
+    return b"@depth" in payload[:48]
+
+
+def depth_event(payload: bytes) -> Optional[DepthUpdateRaw]:
+    """The diff event of a combined-stream depth frame, its levels still raw JSON; None when the
+    frame does not decode (then :func:`decode` tells what is wrong with it)."""
+    try:
+        return _combined_depth.decode(payload).data
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def depth_message(d: DepthUpdateRaw) -> Depth:
+    """One diff event as a :class:`Depth`."""
     sides = sides_from_json(d.b, d.a)
     if sides is None:
         sides = (*levels_array(_levels.decode(d.b)), *levels_array(_levels.decode(d.a)))
     return Depth(d.s, False, d.U, d.u, d.E * 1_000_000, *sides)
 
 
+def depth_run(events: list[DepthUpdateRaw]) -> Optional[DepthRun]:
+    """Diff events of one symbol as one :class:`DepthRun` (every level list parsed in one call);
+    None when a list needs the slow path (then take them one by one with :func:`depth_message`)."""
+    raws = []
+    for d in events:
+        raws.append(d.b)
+        raws.append(d.a)
+    levels = lists_from_json(raws)
+    if levels is None:
+        return None
+    k = len(events)
+    return DepthRun(
+        events[0].s,
+        np.fromiter([d.U for d in events], np.int64, k),
+        np.fromiter([d.u for d in events], np.int64, k),
+        np.fromiter([d.E * 1_000_000 for d in events], np.int64, k),
+        levels[2],
+        levels[0],
+        levels[1],
+    )
+
+
 def _decode_data(kind: str, data: bytes) -> Message:
     if kind == "depth":
-        return _depth_msg(_depth_raw.decode(data))
+        return depth_message(_depth_raw.decode(data))
     if kind == "trade":
         t = _trade.decode(data)
         return Trade(t.s, t.E * 1_000_000, t.t, t.p, t.q, -1 if t.m else 1)
@@ -195,8 +234,8 @@ def decode(payload: bytes | str) -> list[Message]:
     if isinstance(payload, str):
         payload = payload.encode()
     try:
-        if b"@depth" in payload[:48]:  # the hot path: a combined diff-depth frame, decoded in one pass
-            return [_depth_msg(_combined_depth.decode(payload).data)]
+        if is_depth_frame(payload):
+            return [depth_message(_combined_depth.decode(payload).data)]
         head = _head.decode(payload)
         if head.stream:
             kind = _STREAM_KIND.get(head.stream.split("@", 2)[1].split("_")[0] if "@" in head.stream else "")

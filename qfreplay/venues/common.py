@@ -34,6 +34,27 @@ class Depth(NamedTuple):
     ask_sz: np.ndarray
 
 
+class DepthRun(NamedTuple):
+    """Consecutive diffs of one symbol decoded together (``normalize``): message ``i`` sets the
+    bids ``px/sz[starts[2i]:starts[2i+1]]`` and the asks ``px/sz[starts[2i+1]:starts[2i+2]]``."""
+
+    symbol: str
+    first_id: np.ndarray  # int64, one per message
+    last_id: np.ndarray
+    ts_event: np.ndarray
+    starts: np.ndarray  # int64, 2 * messages + 1
+    px: np.ndarray
+    sz: np.ndarray
+
+    def depth(self, i: int) -> Depth:
+        """Message ``i`` as a :class:`Depth` (its level arrays are views of the run's)."""
+        b, a, end = self.starts[2 * i : 2 * i + 3]
+        return Depth(
+            self.symbol, False, int(self.first_id[i]), int(self.last_id[i]), int(self.ts_event[i]),
+            self.px[b:a], self.sz[b:a], self.px[a:end], self.sz[a:end],
+        )
+
+
 class Trade(NamedTuple):
     symbol: str
     ts_event: int

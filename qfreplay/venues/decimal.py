@@ -98,3 +98,29 @@ def sides_from_json(raw_bids, raw_asks):
     ``msgspec.Raw``), or None for the slow path."""
     bp, bs, ap, as_, ok = parse_two(raw_bids, raw_asks, _POW10)
     return (bp, bs, ap, as_) if ok else None
+
+
+@njit(cache=True, nogil=True)
+def parse_lists(buf, lens, pow10):
+    """Many level lists stored back to back in ``buf`` (list ``j`` is ``lens[j]`` bytes long), in
+    one call: (px, sz, starts, ok) with list ``j``'s pairs at ``px/sz[starts[j]:starts[j+1]]``."""
+    px = np.empty(len(buf) // 10 + len(lens))
+    sz = np.empty(len(buf) // 10 + len(lens))
+    starts = np.zeros(len(lens) + 1, np.int64)
+    off = 0
+    n = 0
+    for j in range(len(lens)):
+        count, ok = _parse_into(buf[off : off + lens[j]], pow10, px, sz, n)
+        if not ok:
+            return px[:0], sz[:0], starts, False
+        n += count
+        off += lens[j]
+        starts[j + 1] = n
+    return px[:n], sz[:n], starts, True
+
+
+def lists_from_json(raws: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(px, sz, starts) of raw JSON level lists (:func:`parse_lists`), or None for the slow path."""
+    lens = np.fromiter(map(len, raws), np.int64, len(raws))
+    px, sz, starts, ok = parse_lists(np.frombuffer(b"".join(raws), np.uint8), lens, _POW10)
+    return (px, sz, starts) if ok else None

@@ -1,6 +1,7 @@
 """Binance snapshot + diff rules, Coinbase snapshots, crossed books and the row cadence."""
 
 import numpy as np
+import pytest
 
 from qfreplay.book.cadence import RowCadence
 from qfreplay.book.sync import BinanceBookSync, CoinbaseBookSync
@@ -104,3 +105,80 @@ def test_cadence_emits_once_per_interval_at_its_end():
     assert c.due_at == 1_100 * MS
     assert not c.due(1_099 * MS) and c.due(1_100 * MS)
     assert RowCadence(0).mark(5) is True
+
+
+def _random_diffs(seed: int, n: int = 300):
+    """A diff stream with stale messages, gaps, crossing updates and resnapshots."""
+    rng = np.random.default_rng(seed)
+    out, uid, ts = [], 100, 0
+    for _ in range(n):
+        ts += int(rng.integers(0, 80)) * MS
+        r = rng.random()
+        if r < 0.06:
+            out.append(("snap", ts, depth(uid, uid, bids=[(99.0, 1.0), (98.0, 2.0)], asks=[(101.0, 1.0), (102.0, 3.0)], snapshot=True)))
+            continue
+        if r < 0.1:
+            first, last = uid - 5, uid - 1  # older than the book
+        else:
+            first = uid + 1 if r > 0.12 else uid + 3  # a gap
+            last = uid = first + int(rng.integers(0, 3))
+        k = int(rng.integers(0, 6))
+        bids = [(float(95 + rng.integers(0, 5) + 0.5 * rng.integers(0, 2)), float(rng.integers(0, 3))) for _ in range(k)]
+        asks = [(float(101 + rng.integers(0, 5) + 0.5 * rng.integers(0, 2)), float(rng.integers(0, 3))) for _ in range(k)]
+        if rng.random() < 0.02:
+            bids.append((103.0, 1.0))  # crosses the book
+        out.append(("diff", ts, depth(first, last, bids=bids, asks=asks, ts_event=ts + 7)))
+    return out
+
+
+def _run_of(diffs):
+    from qfreplay.venues.common import DepthRun
+
+    starts = [0]
+    for d in diffs:
+        starts += [starts[-1] + len(d.bid_px), starts[-1] + len(d.bid_px) + len(d.ask_px)]
+    cat = lambda parts: np.concatenate([np.zeros(0), *parts])  # noqa: E731
+    return DepthRun(
+        "BTCUSDT", np.array([d.first_id for d in diffs], np.int64), np.array([d.last_id for d in diffs], np.int64),
+        np.array([d.ts_event for d in diffs], np.int64), np.array(starts, np.int64),
+        cat([np.concatenate([d.bid_px, d.ask_px]) for d in diffs]), cat([np.concatenate([d.bid_sz, d.ask_sz]) for d in diffs]),
+    )
+
+
+@pytest.mark.parametrize("interval_ms", [0, 100])
+@pytest.mark.parametrize("seed", range(6))
+def test_runs_of_diffs_give_the_rows_and_events_of_one_by_one(seed, interval_ms):
+    stream = _random_diffs(seed)
+    one, runs = Recorded(), Recorded()
+    a, b = (
+        BinanceBookSync("BTCUSDT", 3, interval_ms, rec.rows.append, lambda ts, k, d, rec=rec: rec.events.append((ts, k, d)), rec.requests.append)
+        for rec in (one, runs)
+    )
+    rng = np.random.default_rng(seed + 100)
+
+    pending: list = []
+    for kind, ts, d in stream:
+        if kind == "snap":
+            a.on_snapshot(ts, d)
+            if pending:
+                b.on_diffs(np.array([t for t, _ in pending], np.int64), _run_of([x for _, x in pending]))
+                pending = []
+            b.on_snapshot(ts, d)
+            continue
+        a.on_diff(ts, d)
+        pending.append((ts, d))
+        if rng.random() < 0.2:
+            b.on_diffs(np.array([t for t, _ in pending], np.int64), _run_of([x for _, x in pending]))
+            pending = []
+    if pending:
+        b.on_diffs(np.array([t for t, _ in pending], np.int64), _run_of([x for _, x in pending]))
+    a.flush()
+    b.flush()
+
+    def rows(rec):
+        return [(r.ts_recv, r.ts_event, r.seq, r.flags, *(np.asarray(x).tobytes() for x in r[4:])) for r in rec.rows]
+
+    assert len(one.rows) > 20 and {k for _, k, _ in one.events} >= {"gap", "resync"}
+    assert any("crossed" in d for _, _, d in one.events) or seed == 2
+    assert rows(runs) == rows(one)
+    assert runs.events == one.events and runs.requests == one.requests
