@@ -32,7 +32,7 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -80,12 +80,12 @@ def resolve_spec(spec: str) -> str:
     return spec
 
 
-def _user_frame_line(exc: BaseException, path: Path) -> str:
-    """`` line N`` of the deepest traceback frame in the user's file, or empty."""
-    line = ""
+def _deepest_line(exc: BaseException, path: Path) -> Optional[int]:
+    """The line of the deepest traceback frame in the file ``path`` (resolved), if any."""
+    line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == path:
-            line = f" line {frame.lineno}"
+            line = frame.lineno
     return line
 
 
@@ -109,8 +109,9 @@ def _load_file(source: str) -> Any:
         raise StrategyError(f"strategy file {source!r} line {exc.lineno}: SyntaxError: {exc.msg}") from None
     except Exception as exc:  # noqa: BLE001 - anything the user's module raises at import time
         del sys.modules[name]
-        raise StrategyError(
-            f"strategy file {source!r}{_user_frame_line(exc, path)}: {type(exc).__name__}: {exc}") from None
+        line = _deepest_line(exc, path)
+        at = f" line {line}" if line else ""
+        raise StrategyError(f"strategy file {source!r}{at}: {type(exc).__name__}: {exc}") from None
     _modules[key] = module
     return module
 
@@ -194,12 +195,32 @@ def numba_message(exc: BaseException, fn: Any, display: str) -> str:
     return f"{where}{problem}"
 
 
+def _row_types() -> tuple:
+    """The argument types a backtest or live run calls a strategy with: the book levels are
+    read-only (zero-copy from Arrow; live marks them so too), everything else is writable."""
+    from numba.core import types
+
+    levels = types.Array(types.float64, 1, "C", readonly=True)
+    args = list(STRATEGY_SIG.args)
+    args[2:6] = [levels] * 4
+    return tuple(args)
+
+
+def _readonly_book(levels: int) -> Any:
+    from ..store import empty_book
+
+    book = empty_book(levels)
+    for column in book:
+        column.setflags(write=False)
+    return book
+
+
 def _compile_function(spec: str, fn: Any, display: str) -> None:
     """Compile the function for the engine's argument types and check that it returns two numbers."""
     from numba.core import types
     from numba.core.errors import NumbaError
 
-    args = tuple(STRATEGY_SIG.args)
+    args = _row_types()
     try:
         takes = list(inspect.signature(fn.py_func).parameters)
     except (TypeError, ValueError):
@@ -207,13 +228,18 @@ def _compile_function(spec: str, fn: Any, display: str) -> None:
     if takes is not None and len(takes) != len(args):
         raise StrategyError(f"strategy {spec!r} must take the arguments {ARGUMENTS}; it takes ({', '.join(takes)})")
     try:
+        # no declared return type: the signal's sign is what counts, whatever its type; the writable
+        # variant is the one Strategy compiles (cheap, from numba's cache)
+        signatures = (args, tuple(STRATEGY_SIG.args))
         try:
-            fn.compile(args)  # no declared return type: the signal's sign is what counts, whatever its type
+            for sig in signatures:
+                fn.compile(sig)
         except ImportError:
             # numba's on-disk cache of this file was written when it was loaded under another module
             # name (file path vs package.module): drop that cache and compile afresh
             fn._cache.flush()
-            fn.compile(args)
+            for sig in signatures:
+                fn.compile(sig)
     except NumbaError as exc:
         raise StrategyError(f"strategy {spec!r} does not compile: {numba_message(exc, fn, display)}") from None
     except Exception as exc:  # noqa: BLE001 - e.g. a TypeError for a wrong number of arguments
@@ -226,16 +252,16 @@ def _compile_function(spec: str, fn: Any, display: str) -> None:
 
 
 def _compile_engine(strategy: Strategy, display: str) -> None:
-    """Compile the execution kernel for this strategy on an empty book, so no error can come mid-run."""
+    """Compile the execution kernel for this strategy on an empty read-only book (the types real
+    runs use), so that no compile error can come mid-run and no run compiles it again."""
     from numba.core.errors import NumbaError
 
     from ..config import Config
     from ..instruments import Instrument
-    from ..store import empty_book
     from .run import InstrumentRun
 
     try:
-        InstrumentRun(Instrument("binance", "BTC-USDT"), Config(), strategy).step(empty_book(1))
+        InstrumentRun(Instrument("binance", "BTC-USDT"), Config(), strategy).step(_readonly_book(1))
     except NumbaError as exc:
         raise StrategyError(f"strategy {strategy.name!r} does not compile with the engine: "
                             f"{numba_message(exc, strategy.fn, display)}") from None
@@ -243,12 +269,9 @@ def _compile_engine(strategy: Strategy, display: str) -> None:
 
 def runtime_error(strategy: Strategy, exc: BaseException, where: str = "") -> StrategyError:
     """An exception raised inside a strategy's code while it ran, as one line naming its file and line."""
-    frames = traceback.extract_tb(exc.__traceback__)
     src = inspect.getsourcefile(strategy.fn.py_func) if hasattr(strategy.fn, "py_func") else None
-    at = ""
-    for frame in frames:
-        if src and Path(frame.filename).resolve() == Path(src).resolve():
-            at = f" at {Path(frame.filename).name} line {frame.lineno}"
+    line = _deepest_line(exc, Path(src).resolve()) if src else None
+    at = f" at {Path(src).name} line {line}" if line else ""
     return StrategyError(f"strategy {strategy.name!r} raised {type(exc).__name__}{at}{where}: {exc}")
 
 
