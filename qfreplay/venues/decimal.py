@@ -31,24 +31,28 @@ def _parse_into(buf, pow10, px, sz, start):
             continue
         i += 1
         m = 0
-        e = 0
-        digits = 0
-        dot = False
-        while i < length:
-            c = buf[i]
-            d = c - 48
-            if 0 <= d <= 9:
-                m = m * 10 + d
-                digits += 1
-                if dot:
-                    e += 1
-            elif c == 34:
+        first = i
+        while i < length:  # integer part
+            d = buf[i] - 48
+            if d < 0 or d > 9:
                 break
-            elif c == 46 and not dot:  # '.'
-                dot = True
-            else:
-                return k // 2, False
+            m = m * 10 + d
             i += 1
+        digits = i - first
+        e = 0
+        if i < length and buf[i] == 46:  # '.' and the fraction
+            i += 1
+            first = i
+            while i < length:
+                d = buf[i] - 48
+                if d < 0 or d > 9:
+                    break
+                m = m * 10 + d
+                i += 1
+            e = i - first
+            digits += e
+        if i >= length or buf[i] != 34:  # anything but the closing quote: not a plain decimal
+            return k // 2, False
         i += 1
         if digits == 0 or digits > _MAX_DIGITS:
             return k // 2, False
