@@ -141,7 +141,7 @@ class JournalWriter:
 # ----------------------------------------------------------------------------- reading
 
 
-def _gzip_lines(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+def _gzip_lines(path: Path, chunk: int = 1 << 16) -> Iterator[bytes]:
     """Lines of a multi-member gzip file; a truncated last member gives what it holds."""
     with open(path, "rb") as f:
         d = _inflate.decompressobj(31)
@@ -204,10 +204,10 @@ def parse_line(line: bytes) -> Optional[Record]:
     return Record(ts, tag_s, orjson.loads(tail) if tail else {}, b"")
 
 
-def read_journal(path: str | Path, chunk: int = 1 << 20) -> Iterator[Record]:
+def read_journal(path: str | Path, chunk: int = 1 << 16) -> Iterator[Record]:
     """Records of one journal file (``.gz``, ``.gz.part`` or plain text), in file order.
 
-    ``chunk``: compressed bytes inflated at a time (small when only the first lines are wanted).
+    ``chunk``: compressed bytes inflated at a time (64 KB keeps the inflated text in cache).
     """
     p = Path(path)
     if not p.is_file():
@@ -216,7 +216,13 @@ def read_journal(path: str | Path, chunk: int = 1 << 20) -> Iterator[Record]:
         magic = f.read(2)
     lines = _gzip_lines(p, chunk) if magic == b"\x1f\x8b" else _plain_lines(p)
     for line in lines:
-        if not line:
+        ts_text, _, rest = line.partition(b" ")
+        if rest[:1] != b"@" and line[-1:] != b"\r":  # a verbatim frame (most lines): parse_line's first case
+            try:
+                ts = int(ts_text)
+            except ValueError:  # blank or unreadable
+                continue
+            yield Record(ts, "", None, rest)
             continue
         try:
             rec = parse_line(line)
