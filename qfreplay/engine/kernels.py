@@ -257,7 +257,11 @@ def close_minute(fst):
     fst[FS_PREV_MINUTE_EQ] = eq
 
 
-@njit(cache=True, error_model="numpy")
+# Not cached on disk: numba keys this kernel's specializations by the strategy dispatcher object,
+# so a cached one never matches in another process, and once the index holds more entries than
+# numba keeps dispatchers alive for (128), saving any new one fails with "underlying object has
+# vanished" in every later process.
+@njit(error_model="numpy")
 def execution_kernel(strategy, sparams, sstate, ts, feats, valid, bid_px, bid_sz, ask_px, ask_sz,
                      xp, xi, ist, fst, out_signal, out_conf, out_pos, out_cash, out_equity,
                      f_ts, f_vals, rt_ts, rt_side, rt_vals):
