@@ -76,6 +76,7 @@ class Dashboard:
         self._cache: dict[tuple, Any] = {}
         self.run: Optional[Run] = None
         self.error = ""
+        self._syncing = False  # True while the app itself sets sidebar values
         insts = source.instruments
         first = insts[0] if insts else None
         venues = list(dict.fromkeys(i.venue for i in insts))
@@ -296,7 +297,8 @@ class Dashboard:
     def update(self) -> None:
         """Recompute the run for the sidebar's selection and redraw the visible tab."""
         if self.instrument is None:
-            self.error = "no instruments in this results folder yet"
+            self.error = ("waiting for the session's first results" if self.live is not None
+                          else "no instruments in this results folder")
             self._show_status()
             return
         try:
@@ -342,6 +344,8 @@ class Dashboard:
             active.render_snapshot()
 
     def _on_params(self, _event) -> None:
+        if self._syncing:
+            return
         if self.live is not None:
             set_params = getattr(self.live, "set_params", None)
             if callable(set_params):
@@ -378,10 +382,16 @@ class Dashboard:
             self._show_status()
             return
         inst = self.instrument
-        if inst is None and self.source.instruments:
+        if inst is None and self.source.instruments:  # the session's first results: its instruments and parameters
+            ex = self.source.config.execution
+            self._syncing = True
+            try:
+                self.min_conf.value, self.size.value = float(ex.min_confidence), float(ex.position_size)
+            finally:
+                self._syncing = False
             first = self.source.instruments[0]
             self.venue.options = list(dict.fromkeys(i.venue for i in self.source.instruments))
-            self.venue.value = first.venue
+            self.venue.value = first.venue  # the venue watcher picks the symbol and updates
             return
         book = self.source.book(inst) if inst else None
         key = (self.source.stamp, len(book) if book is not None else 0)
@@ -428,9 +438,10 @@ def build_app(results_dir: str | Path | ResultsSource, *, live: Optional[LiveSes
     pn.extension("tabulator", notifications=False)
     if isinstance(results_dir, ResultsSource):
         source = results_dir
-    else:
-        data_dir = getattr(live, "data_dir", None) if live is not None else None
-        source = ResultsSource(results_dir if live is None else getattr(live, "results_dir", results_dir), data_dir)
+    elif live is None:
+        source = ResultsSource(results_dir)
+    else:  # the session may not have written its first results yet
+        source = ResultsSource(getattr(live, "results_dir", results_dir), getattr(live, "data_dir", None), wait=True)
     return Dashboard(source, live=live, refresh_s=refresh_s, on_load=on_load).template()
 
 

@@ -322,7 +322,10 @@ def net_spread(ts_a: np.ndarray, bid_a: np.ndarray, ask_a: np.ndarray,
     (fee_bps + slippage_bps) / 10^4. A point where either side has no row yet, or its last row
     is older than ``max_staleness_ns``, is NaN in both directions (SPEC: skipped).
     """
-    t = np.union1d(ts_a, ts_b)
+    t = np.concatenate([ts_a, ts_b])
+    t.sort(kind="stable")  # two sorted runs: a linear merge
+    if len(t) > 1:
+        t = t[np.concatenate([[True], t[1:] != t[:-1]])]  # equal times are one point
     ia = np.searchsorted(ts_a, t, side="right") - 1
     ib = np.searchsorted(ts_b, t, side="right") - 1
     ok = (ia >= 0) & (ib >= 0)

@@ -28,25 +28,30 @@ def serve_app(results_dir: str | Path | None = None, *, live: Optional[LiveSessi
 
     Every JS/CSS asset is served by this server itself (no CDN), so the app works offline.
     """
-    import panel as pn
-
-    from .dashboard import build_app, warm_up_engine
     from .source import ResultsSource
 
     folder = results_dir if results_dir is not None else getattr(live, "results_dir", None)
     if folder is None:
         raise QfreplayError("serve_app needs a results folder (or a live session with results_dir)")
     if view is None:
-        source = ResultsSource(folder, getattr(live, "data_dir", None) if live is not None else None)
+        if live is None:
+            source = ResultsSource(folder)
+            source.preload()  # the first tab's book decodes while Panel imports
+        else:  # the session may not have written its first results yet
+            source = ResultsSource(folder, getattr(live, "data_dir", None), wait=True)
 
-        def on_load() -> None:  # after the first page is on screen: load the engine for instant re-runs
-            if live is None:
-                threading.Thread(target=warm_up_engine, name="qfreplay-warm-up", daemon=True).start()
+    import panel as pn
 
-        def app():
-            return build_app(source, live=live, refresh_s=refresh_s, on_load=on_load)
-    else:
-        app = view
+    from .dashboard import build_app, warm_up_engine
+
+    def on_load() -> None:  # after the first page is on screen: load the engine for instant re-runs
+        if live is None:
+            threading.Thread(target=warm_up_engine, name="qfreplay-warm-up", daemon=True).start()
+
+    def report_page():
+        return build_app(source, live=live, refresh_s=refresh_s, on_load=on_load)
+
+    app = view if view is not None else report_page
 
     origins = None if address in LOCAL_ADDRESSES else ["*"]
     host = "127.0.0.1" if address in ("0.0.0.0", "::") else address

@@ -144,3 +144,21 @@ def test_live_refresh_picks_up_a_rewritten_results_folder(market, tmp_path):
     dash.refresh()
 
     assert kpi(perf.kpis.object, "fills") == f"{n + 7:,}" != fills
+
+
+def test_live_dashboard_waits_for_the_sessions_first_results(market, tmp_path):
+    # Arrange: the session has not written its results folder yet
+    folder = tmp_path / "live"
+    live = FakeLive(folder, market["data"])
+    dash = Dashboard(ResultsSource(folder, market["data"], wait=True), live=live, refresh_s=1)
+    assert dash.instrument is None and "waiting" in dash.status.object
+
+    # Act: the first results land, then the dashboard refreshes
+    shutil.copytree(market["results"], folder)
+    dash.refresh()
+
+    # Assert: it shows the session's instruments and numbers, and asked the session nothing
+    perf = tab(dash, "Performance")
+    assert str(dash.instrument) == "binance:BTC-USDT"
+    assert kpi(perf.kpis.object, "fills") == f"{market['summary']['instruments']['binance:BTC-USDT']['fills']:,}"
+    assert live.params == []
