@@ -81,11 +81,13 @@ def engine_runner(ts, flags, bid_px, bid_sz, ask_px, ask_sz):
     from qfreplay.config import load_config_dict
     from qfreplay.engine import kernels as K
     from qfreplay.engine.run import execution_params
+    from qfreplay.engine.specialize import execution_kernel_for
     from qfreplay.engine.strategy import load_strategy
 
     cfg = load_config_dict({})
     strategy = load_strategy(cfg.signal)
     xp, xi = execution_params(cfg)
+    execute = execution_kernel_for(strategy.fn)
     n = len(ts)
     feats = np.empty((n, K.N_FEATURES))
     valid = np.empty(n, np.bool_)
@@ -99,7 +101,7 @@ def engine_runner(ts, flags, bid_px, bid_sz, ask_px, ask_sz):
         K.features_kernel(bid_px, bid_sz, ask_px, ask_sz, flags, LEVELS, fstate, feats, valid)
         ist = np.zeros(K.INT_STATE_SIZE, np.int64)
         fst = np.zeros(K.FLOAT_STATE_SIZE)
-        K.execution_kernel(strategy.fn, strategy.params, strategy.new_state(), ts, feats, valid,
+        execute(strategy.params, strategy.new_state(), ts, feats, valid,
                            bid_px, bid_sz, ask_px, ask_sz, xp, xi, ist, fst, out_sig, *out, *bufs)
         return int(ist[K.IS_FILLS])
 
@@ -192,7 +194,7 @@ print(json.dumps({{"import_s": t1 - t0, "first_call_s": t2 - t1}}))
 def compile_time(cache_dir: str) -> dict:
     """First-call time of the kernels in a fresh interpreter with the given numba cache dir."""
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "QFREPLAY_CACHE_DIR": cache_dir}
     out = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET.format(root=root)], env=env, check=True,
                          capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

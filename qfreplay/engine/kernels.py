@@ -43,9 +43,8 @@ _F1 = types.float64[::1]
 #: (ts, feats, bid_px, bid_sz, ask_px, ask_sz, position, params, state) -> (signal, confidence).
 STRATEGY_SIG = types.Tuple((types.int64, types.float64))(types.int64, _F1, _F1, _F1, _F1, _F1, types.float64, _F1, _F1)
 # The strategy reaches the execution kernel as a dispatcher argument, so numba specializes (and
-# inlines) it per strategy. Measured: passing it as a first-class FunctionType instead would let
-# numba's cache serve the execution kernel across processes (saving ~1.5 s of compile per process)
-# but doubles the per-row cost through the indirect call; the hot path wins.
+# inlines) it per strategy. Passing it as a first-class FunctionType instead would make one cached
+# kernel serve all strategies, but measured twice the per-row cost through the indirect call.
 
 
 @njit(cache=True)
@@ -257,10 +256,10 @@ def close_minute(fst):
     fst[FS_PREV_MINUTE_EQ] = eq
 
 
-# Not cached on disk: numba keys this kernel's specializations by the strategy dispatcher object,
-# so a cached one never matches in another process, and once the index holds more entries than
-# numba keeps dispatchers alive for (128), saving any new one fails with "underlying object has
-# vanished" in every later process.
+# Not cached on disk here: numba keys this kernel's specializations by the strategy dispatcher
+# object, so a cached one never matches in another process, and past 128 index entries saving any
+# new one fails ("underlying object has vanished"). Runs call ``specialize.execution_kernel_for``,
+# which compiles this same source with the strategy bound as a global, and that is cached.
 @njit(error_model="numpy")
 def execution_kernel(strategy, sparams, sstate, ts, feats, valid, bid_px, bid_sz, ask_px, ask_sz,
                      xp, xi, ist, fst, out_signal, out_conf, out_pos, out_cash, out_equity,

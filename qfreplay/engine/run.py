@@ -18,6 +18,7 @@ from ..instruments import Instrument
 from ..schema import ARBITRAGE_SCHEMA, EQUITY_SCHEMA, FILLS_SCHEMA, ROUND_TRIPS_SCHEMA, SIGNALS_SCHEMA
 from ..store import BookArrays
 from . import kernels as K
+from .specialize import execution_kernel_for
 from .strategy import Strategy
 
 HIT_HORIZONS = {"1s": 1_000_000_000, "5s": 5_000_000_000, "30s": 30_000_000_000}
@@ -155,6 +156,7 @@ class InstrumentRun:
         self.features = FeatureRun(cfg.features.levels)
         self.strategy = strategy
         self.sstate = strategy.new_state()
+        self._execute = execution_kernel_for(strategy.fn)
         self.xp, self.xi = execution_params(cfg)
         self.ist = np.zeros(K.INT_STATE_SIZE, dtype=np.int64)
         self.fst = np.zeros(K.FLOAT_STATE_SIZE, dtype=np.float64)
@@ -182,8 +184,8 @@ class InstrumentRun:
         # the kernel appends at its running counters; offset the buffers so each chunk starts at 0
         self.ist[K.IS_FILLS] = 0
         self.ist[K.IS_ROUND_TRIPS] = 0
-        K.execution_kernel(
-            self.strategy.fn, self.strategy.params, self.sstate, book.ts_recv, feats, valid,
+        self._execute(
+            self.strategy.params, self.sstate, book.ts_recv, feats, valid,
             book.bid_px, book.bid_sz, book.ask_px, book.ask_sz, self.xp, self.xi, self.ist, self.fst,
             signal, conf, pos, cash, equity, f_ts, f_vals, rt_ts, rt_side, rt_vals,
         )
