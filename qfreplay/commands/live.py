@@ -11,14 +11,16 @@ import click
 from ._common import config_option, read_config
 
 
-def _serve_dashboard(session, port: int) -> Optional[str]:
-    """Serve the Panel dashboard on ``session`` in a background thread; None when the app is absent."""
+def _serve_dashboard(session, port: int) -> Optional[tuple[str, object]]:
+    """Serve the Panel dashboard on ``session`` in a background thread: (url, server), or None
+    when this installation has no dashboard (Panel missing)."""
     try:
         from ..app import serve_app
     except ImportError:
         return None
-    serve_app(session.results_dir, live=session, port=port, show=False, threaded=True)
-    return f"http://127.0.0.1:{port}"
+    urls: list[str] = []
+    server = serve_app(session.results_dir, live=session, port=port, show=False, threaded=True, on_ready=urls.append)
+    return (urls[0] if urls else f"http://127.0.0.1:{port}/"), server
 
 
 @click.command()
@@ -62,8 +64,14 @@ def live(config_path, duration, port, no_dashboard, data, out, replay, speed, re
         click.echo(f"note: {data_dir} already holds book rows of these instruments; a backtest over it will include "
                    "them too (use --data NEW_FOLDER to keep this session apart)", err=True)
 
+    servers: list = []
+
     def started(session) -> None:
-        url = None if no_dashboard else _serve_dashboard(session, port)
+        served = None if no_dashboard else _serve_dashboard(session, port)
+        url = None
+        if served is not None:
+            url, server = served
+            servers.append(server)
         if quiet:
             return
         what = f"replaying {replay}" if replay else f"recording {', '.join(map(str, needed))} to {data_dir}"
@@ -73,8 +81,12 @@ def live(config_path, duration, port, no_dashboard, data, out, replay, speed, re
         elif not no_dashboard:
             click.echo("note: the dashboard is not available in this build; results are still written", err=True)
 
-    result = run_live(cfg, data_dir, out_dir, duration=duration, source=source, reorder_ms=reorder_ms,
-                      refresh_s=DEFAULT_REFRESH_S, on_session=started, handle_signals=True)
+    try:
+        result = run_live(cfg, data_dir, out_dir, duration=duration, source=source, reorder_ms=reorder_ms,
+                          refresh_s=DEFAULT_REFRESH_S, on_session=started, handle_signals=True)
+    finally:
+        for server in servers:
+            server.stop()
     if not quiet:
         print_summary(result.summary, result.results_dir, title="Live session summary")
         st = result.status

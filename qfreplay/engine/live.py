@@ -37,6 +37,7 @@ from ..book.sync import BookRow
 from ..config import Config, ConfigError
 from ..errors import DataError, QfreplayError
 from ..instruments import Instrument
+from ..schema import TABLES, table_schema
 from ..store import NS_PER_DAY, BookArrays, date_of, day_bounds, iter_book_days
 from .backtest import arbitrage_summary, sort_episodes
 from .run import ArbitrageRun, ChunkResult, FeatureRun, InstrumentRun, execution_params
@@ -412,15 +413,18 @@ class LiveEngine:
     # -- warm-up
 
     def warm_up(self, levels: int) -> None:
-        """Compile (or load from cache) every kernel on throwaway state, so the first live row is fast."""
-        rng = np.random.default_rng(0)
+        """Compile (or load from cache) every kernel on throwaway state, so the first live row is fast.
+
+        The rows lean to the bid, so that the built-in rule signals and trades and the hit-rate tail
+        is carried (its kernel then sees concatenated arrays, as in a session).
+        """
         n = 4
         mid = 100.0 + np.arange(n) * 0.01
         steps = np.arange(levels) * 0.01
         bp = np.ascontiguousarray(mid[:, None] - 0.005 - steps)
         ap = np.ascontiguousarray(mid[:, None] + 0.005 + steps)
-        bs = rng.exponential(1.0, (n, levels)) + 0.1
-        as_ = rng.exponential(1.0, (n, levels)) + 0.1
+        bs = np.full((n, levels), 3.0)
+        as_ = np.full((n, levels), 1.0)
         ts = 1_000_000_000 + np.arange(n, dtype=np.int64) * 1_000_000
         book = BookArrays(ts, ts, np.arange(n, dtype=np.int64), np.zeros(n, np.uint8), bp, bs, ap, as_)
         inst = self.instruments[0] if self.instruments else Instrument("binance", "BTC-USDT")
@@ -544,6 +548,23 @@ class RecorderSource:
     def status(self) -> list:
         return self.recorder.status() if self.recorder is not None else []
 
+    def unpublished(self, table: str, inst: Instrument) -> Optional[pa.Table]:
+        """Rows of ``table`` the recorder holds for ``inst`` but has not written yet (it publishes hourly)."""
+        writer = self.recorder.writer if self.recorder is not None else None
+        if writer is None:
+            return None
+        buffered = getattr(writer, "buffered", None)
+        if buffered is not None:
+            return buffered(table, inst)
+        if table == "book":
+            buf = writer.books.get(inst)
+            return buf.table() if buf is not None and len(buf) else None
+        rows = writer.rows.get(table, {}).get(inst)
+        if not rows:
+            return None
+        schema = table_schema(table)
+        return pa.Table.from_arrays([pa.array(list(col), type=f.type) for col, f in zip(zip(*rows), schema)], schema=schema)
+
     async def run(self, on_book_row: RowCallback, on_event: EventCallback, stop: asyncio.Event) -> None:
         from ..capture.recorder import Recorder
 
@@ -577,8 +598,9 @@ class LiveResult:
 class LiveSession:
     """A running ``qfreplay live``: source → :class:`LiveEngine` → results folder.
 
-    It is also the ``live`` object the dashboard drives (``results_dir``, ``data_dir``,
-    ``manual_fill``, ``set_params``, ``status``); those calls are safe from any thread.
+    It is also the ``live`` object the dashboard drives (:mod:`qfreplay.app.live`: ``results_dir``,
+    ``data_dir``, ``manual_fill``, ``set_params``, ``unpublished``, ``now_ns``, plus ``status``);
+    those calls are safe from any thread (they run on the session's event loop).
     """
 
     def __init__(self, cfg: Config, data_dir: Optional[str | Path] = None, out_dir: Optional[str | Path] = None,
@@ -616,6 +638,20 @@ class LiveSession:
     def set_params(self, **params: Any) -> dict:
         """Change signal / execution parameters from the next row on (see :meth:`LiveEngine.set_params`)."""
         return self._call(lambda: self.engine.set_params(**params))
+
+    def now_ns(self) -> int:
+        """The session's market clock: the wall clock when recording, the replayed time with a replay."""
+        return int(self.source.now())
+
+    def unpublished(self, table: str, instrument: str) -> Optional[pa.Table]:
+        """Rows the recorder holds for ``instrument`` but has not written to ``data_dir`` yet (SPEC 2 schema)."""
+        fetch = getattr(self.source, "unpublished", None)
+        if fetch is None:
+            return None
+        if table not in TABLES:
+            raise DataError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        inst = Instrument.parse(instrument)
+        return self._call(fetch, table, inst)
 
     def status(self) -> dict:
         return {"state": self.state, "started": self.started_ns, "data_dir": str(self.data_dir),

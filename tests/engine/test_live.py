@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,7 @@ from qfreplay.engine.live import LiveEngine, LiveSession, ReplaySource, run_live
 from qfreplay.errors import ConfigError, DataError
 from qfreplay.live_results import FANOUT, LiveResults
 from qfreplay.results import dump_summary
-from qfreplay.schema import RESULT_TABLES, SIGNALS_SCHEMA
+from qfreplay.schema import RESULT_TABLES, SIGNALS_SCHEMA, book_schema
 from qfreplay.store import read_table
 
 S = 1_000_000_000
@@ -243,6 +244,35 @@ def test_manual_fill_errors_name_the_problem(four_books: Path, tmp_path: Path):
         engine.manual_fill(BTC_A, 0.0)
 
 
+def test_dashboard_calls_from_another_thread_land_in_the_results(four_books: Path, tmp_path: Path):
+    import threading
+
+    cfg = config(four_books, tmp_path / "out")
+    needed = list(dict.fromkeys(cfg.instrument_list + [i for p in cfg.pair_list for i in p]))
+    session = LiveSession(cfg, source=ReplaySource(four_books, needed, speed=40.0), refresh_s=0.2)
+    done: dict = {}
+
+    def dashboard() -> None:  # what the Panel server thread does
+        while session.engine.last_book.get(cfg.instrument_list[0]) is None:
+            threading.Event().wait(0.05)
+        done["params"] = session.set_params(min_confidence=0.99)
+        done["fill"] = session.manual_fill(BTC_A, -0.25)
+
+    thread = threading.Thread(target=dashboard)
+    thread.start()
+    result = asyncio.run(session.run())
+    thread.join(10)
+
+    assert done["params"] == {"execution.min_confidence": 0.99}
+    fills = pq.read_table(result.results_dir / "fills.parquet").to_pylist()
+    assert any(f["qty"] == -0.25 and f["ts_fill"] == done["fill"]["ts_fill"] for f in fills)
+    status = json.loads((result.results_dir / "live.json").read_text())
+    assert [i["kind"] for i in status["interventions"]] == ["set_params", "manual_fill"]
+    assert json.loads((result.results_dir / "summary.json").read_text())["config"]["execution"]["min_confidence"] == 0.99
+    assert session.now_ns() == max(row.ts_recv for _, row in replay_rows(cfg))  # a replay's clock is the replayed time
+    assert session.unpublished("book", BTC_A) is None  # a replay has everything on disk
+
+
 def test_set_params_applies_from_the_next_row(four_books: Path, tmp_path: Path):
     cfg = config(four_books, tmp_path / "out")
     rows = [r for r in replay_rows(cfg) if str(r[0]) == BTC_A]
@@ -284,9 +314,11 @@ def test_live_against_the_local_exchange_with_faults_equals_a_backtest_of_its_re
                 "record": {"levels": 10, "interval_ms": 50}, "venues": ex.venue_config(),
             })
             live = LiveSession(cfg, reorder_ms=1500, refresh_s=0.5)
+            live.on_flush = lambda _s: buffered.append((live.unpublished("book", BTC_A), live.now_ns(), time.time_ns()))
             result = await live.run(duration=12)
             return cfg, result, dict(ex.faults_done)
 
+    buffered: list = []
     cfg, result, faults_done = asyncio.run(session())
 
     assert faults_done.get("drop", 0) + faults_done.get("malformed", 0) > 0
@@ -298,3 +330,6 @@ def test_live_against_the_local_exchange_with_faults_equals_a_backtest_of_its_re
     assert summary["arbitrage"]["episodes"] > 0
     lat = result.status["latency"]["engine_ms"]
     assert lat["rows"] == summary["data"]["rows"] and lat["p50"] < 5
+    # the dashboard's view of rows recorded but not yet published (the recorder publishes hourly)
+    book, now, wall = buffered[-1]
+    assert book.schema.equals(book_schema(10)) and book.num_rows > 50 and abs(now - wall) < 1e9
