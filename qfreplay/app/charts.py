@@ -212,7 +212,7 @@ def equity_chart(ts: np.ndarray, equity: np.ndarray, position: np.ndarray) -> hv
 def arb_bars(labels: Sequence[str], net_bps: Sequence[float]) -> hv.Bars:
     """The top episodes by max net bps."""
     return hv.Bars(list(zip(labels, net_bps)), hv.Dimension("episode"), hv.Dimension("max net bps")).opts(
-        color=ACCENT, height=240, tools=["hover"], invert_axes=True, title="Top episodes: max net spread (bps)",
+        color=ACCENT, height=200, tools=["hover"], invert_axes=True, title="Top episodes: max net spread (bps)",
         **{k: v for k, v in COMMON.items() if k not in ("active_tools",)})
 
 

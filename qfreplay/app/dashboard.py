@@ -17,16 +17,17 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import panel as pn
+import pyarrow as pa
 from bokeh.models import CustomJSTickFormatter
 
 from ..errors import QfreplayError
 from ..instruments import Instrument
-from ..store import BookArrays
+from ..store import BookArrays, book_arrays
 from . import blocks as B
 from . import prep
 from .live import LiveSession
 from .panes import TEMPLATE_CSS, html
-from .source import Params, ResultsSource, Run
+from .source import Params, ResultsSource, Run, pad_levels
 from .tabs import AnalyticsTab, ArbitrageTab, OrderBookTab, PerformanceTab, QualityTab, SignalsTab, Tab
 
 UTC_MS_JS = "return new Date(tick).toISOString().substring(11, 23)"
@@ -77,6 +78,8 @@ class Dashboard:
         self.run: Optional[Run] = None
         self.error = ""
         self._syncing = False  # True while the app itself sets sidebar values
+        self._pending: dict[str, Any] = {}  # live: rows the session recorded but has not published yet
+        self._now: Optional[int] = None  # live: the session's market clock
         insts = source.instruments
         first = insts[0] if insts else None
         venues = list(dict.fromkeys(i.venue for i in insts))
@@ -124,14 +127,14 @@ class Dashboard:
         self.tabs = pn.Tabs(*[(t.title, t.panel) for t in self.tabs_list], sizing_mode="stretch_width", margin=(0, 4))
         self.tabs.param.watch(lambda _: self._render_active(), "active")
         self.venue.param.watch(self._on_venue, "value")
-        self.symbol.param.watch(lambda _: self.update(), "value")
+        self.symbol.param.watch(lambda _: self._on_instrument(), "value")
         self.min_conf.param.watch(self._on_params, "value_throttled")
         self.size.param.watch(self._on_params, "value")
         self._callback = None
         self._on_load = on_load
         self._data_key: tuple = ()
         self.updated_at = time.time()
-        self.update()
+        self._on_instrument()
 
     # ------------------------------------------------------------------ layout
 
@@ -162,15 +165,14 @@ class Dashboard:
         return Instrument(self.venue.value, self.symbol.value)
 
     def bounds(self) -> tuple[Optional[int], Optional[int]]:
-        """The selected [start, end) in ns; None where the range is the run's own."""
+        """The selected [start, end) in ns; None where the range is the run's own (report) or open (live)."""
         t0, t1 = self.source.span
         if self.live is not None:
-            w = int(self.window.value or 0)
-            if not w:
+            last = self._live_last()
+            if last is None:
                 return None, None
-            book = self.source.book(self.instrument) if self.instrument else None
-            last = int(book.ts_recv[-1]) if book is not None and len(book) else t1
-            return last - w * 1_000_000_000, None
+            w = int(self.window.value or 0)
+            return (last - w * 1_000_000_000 if w else None), last + 1
         lo, hi = (_ns(v) for v in self.range.value)
         start = None if lo <= t0 else lo
         end = None if hi > t1 else hi
@@ -186,11 +188,26 @@ class Dashboard:
 
     def snapshot_ts(self) -> int:
         """The moment the snapshot views show: the slider's (report) or the latest book row (live)."""
+        if self.live is not None:
+            last = self._live_last()
+            return last if last is not None else self.source.span[1]
         book = self.book_in_range()
         last = int(book.ts_recv[-1]) if book is not None and len(book) else self.source.span[1]
-        if self.live is not None:
-            return last
         return min(int(self.at.value) * 1_000_000, last)
+
+    def _live_last(self) -> Optional[int]:
+        """Time of the newest book row the live session has, not past its clock (a replay's files run ahead)."""
+        inst = self.instrument
+        if inst is None:
+            return None
+        newest = []
+        for book in (self.source.book(inst), self._pending.get("book")):
+            if book is None or not len(book):
+                continue
+            i = len(book) - 1 if self._now is None else prep.last_at_or_before(book.ts_recv, self._now)
+            if i >= 0:
+                newest.append(int(book.ts_recv[i]))
+        return max(newest) if newest else None
 
     # ------------------------------------------------------------------ data in the selected range
 
@@ -202,23 +219,51 @@ class Dashboard:
             self._cache[key] = make()
         return self._cache[key]
 
-    def book_in_range(self) -> Optional[BookArrays]:
+    def book_window(self, start: Optional[int], end: Optional[int]) -> Optional[BookArrays]:
+        """Book rows of the instrument in [start, end): the dataset's, plus (live) the session's unpublished ones."""
         inst = self.instrument
         if inst is None:
             return None
-        start, end = self.bounds()
 
         def make():
-            book = self.source.book(inst)
-            return None if book is None else _slice_book(book, start, end)
+            files = self.source.book(inst)
+            parts = [] if files is None else [_slice_book(files, start, end)]
+            pending = self._pending.get("book")
+            if pending is not None and len(pending):
+                after = pending if files is None or not len(files) else _slice_book(pending, int(files.ts_recv[-1]) + 1, None)
+                parts.append(_slice_book(after, start, end))
+            parts = [p for p in parts if len(p)]
+            if not parts:
+                return None if files is None else _slice_book(files, start, end)
+            if len(parts) == 1:
+                return parts[0]
+            width = max(p.levels for p in parts)
+            return BookArrays(*(np.concatenate(c) for c in zip(*(pad_levels(p, width) for p in parts))))
         return self._memo(("book", inst, start, end), make)
 
-    def dataset_in_range(self, name: str):
+    def book_in_range(self) -> Optional[BookArrays]:
+        return self.book_window(*self.bounds())
+
+    def dataset(self, name: str) -> Optional[pa.Table]:
+        """Every row of a dataset table (trades, ticker, events) of the instrument, plus (live) unpublished ones."""
         inst = self.instrument
         if inst is None:
             return None
+
+        def make():
+            files = self.source.table(name, inst)
+            pending = self._pending.get(name)
+            if pending is None or not pending.num_rows:
+                return files
+            if files is None or not files.num_rows:
+                return pending
+            last = int(files.column("ts_recv")[-1].as_py())
+            return pa.concat_tables([files, _table_in(pending, last + 1, None, "ts_recv")])
+        return self._memo(("table", name, inst), make)
+
+    def dataset_in_range(self, name: str) -> Optional[pa.Table]:
         start, end = self.bounds()
-        return self._memo((name, inst, start, end), lambda: _table_in(self.source.table(name, inst), start, end, "ts_recv"))
+        return _table_in(self.dataset(name), start, end, "ts_recv")
 
     def table_in_range(self, table, key: str):
         """Rows of a result table whose ``key`` time is in the selected range (a re-run is already inside it)."""
@@ -242,13 +287,13 @@ class Dashboard:
         return self._memo(("net", pair, start, end), make)
 
     def change_24h(self, t: int) -> float:
-        ticker = self.source.table("ticker", self.instrument) if self.instrument else None
+        ticker = self.dataset("ticker")
         if ticker is not None and ticker.num_rows:
             ts = ticker.column("ts_recv").to_numpy()
             i = prep.last_at_or_before(ts, t)
             if i >= 0:
                 return float(ticker.column("change_pct")[i].as_py() if ticker.column("change_pct")[i].is_valid else math.nan)
-        book = self.source.book(self.instrument) if self.instrument else None
+        book = self.book_window(t - 86_400 * prep.NS_PER_S - 60 * prep.NS_PER_S, t + 1)
         if book is None or not len(book):
             return math.nan
         mid = np.where(prep.valid_rows_mask(book.bid_px, book.bid_sz, book.ask_px, book.ask_sz),
@@ -257,8 +302,7 @@ class Dashboard:
 
     def stats_24h(self, t: int) -> dict:
         """24 h statistics at ``t``: the venue's ticker when recorded, else computed from book and trades."""
-        inst = self.instrument
-        ticker = self.source.table("ticker", inst) if inst else None
+        ticker = self.dataset("ticker")
         if ticker is not None and ticker.num_rows:
             i = prep.last_at_or_before(ticker.column("ts_recv").to_numpy(), t)
             if i >= 0:
@@ -267,18 +311,16 @@ class Dashboard:
                 return {**row, "ts": row["ts_recv"], "source": "venue 24 h ticker"}
         out = {"ts": None, "last": math.nan, "high": math.nan, "low": math.nan, "volume": math.nan,
                "quote_volume": math.nan, "change_pct": math.nan, "source": "computed from the recorded book and trades"}
-        book = self.source.book(inst) if inst else None
-        if book is None or not len(book):
+        b = self.book_window(t - 86_400 * prep.NS_PER_S, t + 1)
+        if b is None or not len(b):
             return out
-        sl = prep.window(book.ts_recv, t - 86_400 * prep.NS_PER_S, t + 1)
-        b = book.slice(sl.start, sl.stop)
         valid = prep.valid_rows_mask(b.bid_px, b.bid_sz, b.ask_px, b.ask_sz)
         if not valid.any():
             return out
         mid = (b.bid_px[valid, 0] + b.ask_px[valid, 0]) / 2
         out.update(ts=int(b.ts_recv[valid][-1]), last=float(mid[-1]), high=float(mid.max()), low=float(mid.min()),
                    change_pct=self.change_24h(t))
-        trades = self.source.table("trades", inst)
+        trades = self.dataset("trades")
         if trades is not None and trades.num_rows:
             tw = _table_in(trades, t - 86_400 * prep.NS_PER_S, t + 1, "ts_recv")
             px, sz = tw.column("price").to_numpy(), tw.column("size").to_numpy()
@@ -324,9 +366,13 @@ class Dashboard:
         keep = self.symbol.value in symbols
         self.symbol.options = symbols  # Panel moves the value to the first option when it is not one
         if keep or not symbols:
-            self.update()
+            self._on_instrument()
         elif self.symbol.value != symbols[0]:
             self.symbol.value = symbols[0]  # the symbol watcher updates
+
+    def _on_instrument(self) -> None:
+        self._fetch_live()
+        self.update()
 
     def _on_range(self, event) -> None:
         lo, hi = (_ns(v) // 1_000_000 for v in event.new)
@@ -393,13 +439,34 @@ class Dashboard:
             self.venue.options = list(dict.fromkeys(i.venue for i in self.source.instruments))
             self.venue.value = first.venue  # the venue watcher picks the symbol and updates
             return
+        self._fetch_live()
         book = self.source.book(inst) if inst else None
-        key = (self.source.stamp, len(book) if book is not None else 0)
+        pending = self._pending.get("book")
+        key = (self.source.stamp, len(book) if book is not None else 0, len(pending) if pending is not None else 0, self._now)
         if changed or force or key != self._data_key:
             self._data_key = key
             self._cache.clear()
             self.updated_at = time.time()
             self.update()
+
+    def _fetch_live(self) -> None:
+        """The session's clock and its rows not yet published to the dataset (optional Protocol methods)."""
+        live, inst = self.live, self.instrument
+        self._pending = {}
+        self._now = None
+        if live is None or inst is None:
+            return
+        now_ns = getattr(live, "now_ns", None)
+        unpublished = getattr(live, "unpublished", None)
+        try:
+            self._now = int(now_ns()) if callable(now_ns) else None
+            if callable(unpublished):
+                for name in ("book", "trades", "ticker", "events"):
+                    table = unpublished(name, str(inst))
+                    if table is not None and table.num_rows:
+                        self._pending[name] = book_arrays(table) if name == "book" else table
+        except QfreplayError as exc:
+            self.error = str(exc)
 
     # ------------------------------------------------------------------ status
 

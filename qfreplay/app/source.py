@@ -280,7 +280,7 @@ class ResultsSource:
             widths = {p.levels for p in parts}
             if len(widths) > 1:  # mixed level counts: pad to the widest with missing levels
                 w = max(widths)
-                parts = [_pad_levels(p, w) for p in parts]
+                parts = [pad_levels(p, w) for p in parts]
             b = parts[0] if len(parts) == 1 else BookArrays(*(np.concatenate(c) for c in zip(*parts)))
             if len(b) > 1 and np.any(np.diff(b.ts_recv) < 0):
                 order = np.lexsort((b.seq, b.ts_recv))
@@ -332,7 +332,8 @@ class ResultsSource:
                                stale if stale >= 0 else np.iinfo(np.int64).max)
 
 
-def _pad_levels(b: BookArrays, width: int) -> BookArrays:
+def pad_levels(b: BookArrays, width: int) -> BookArrays:
+    """``b`` widened to ``width`` levels a side with missing levels (NaN price, size 0)."""
     if b.levels == width:
         return b
     n, w = len(b), b.levels

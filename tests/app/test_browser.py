@@ -1,6 +1,6 @@
 """The report and the live dashboard in a real headless Chromium (Playwright), served on a free port.
 
-Every tab must draw its plots (Bokeh canvases) and show the run's numbers, the console must stay
+Every tab must draw its plots (Bokeh figures with their canvases) and show the run's numbers, the console must stay
 free of errors, nothing may be fetched from outside the server (the machine is offline), and the
 sidebar must drive the engine. Screenshots go to test-artifacts/.
 """
@@ -26,7 +26,7 @@ from tests.app.market import write_market
 pytestmark = pytest.mark.browser
 
 TABS = ("Order Book", "Signals", "Performance", "Arbitrage", "Analytics", "Data Quality")
-MIN_CANVASES = {"Order Book": 2, "Signals": 5, "Performance": 3, "Arbitrage": 2, "Analytics": 2, "Data Quality": 2}
+FIGURES = {"Order Book": 2, "Signals": 5, "Performance": 3, "Arbitrage": 2, "Analytics": 2, "Data Quality": 2}
 BTC = Instrument("binance", "BTC-USDT")
 
 
@@ -65,8 +65,9 @@ class Page:
     def open_tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()
 
-    def canvases(self) -> int:
-        return self.page.locator("canvas").filter(visible=True).count()
+    def figures(self) -> int:
+        """Bokeh figures on screen that have drawn (hold a canvas)."""
+        return self.page.locator(".bk-Figure").filter(visible=True, has=self.page.locator("canvas")).count()
 
     def kpi(self, key: str) -> str:
         return self.page.locator(f'[data-kpi="{key}"] .qf-kpi-value').filter(visible=True).first.inner_text()
@@ -81,7 +82,8 @@ class Page:
             return "?"
 
     def wait_plots(self, tab: str) -> int:
-        return wait_for(lambda: self.canvases() >= MIN_CANVASES[tab] and self.canvases(), 30, f"{tab} plots")
+        """Wait until every figure of ``tab`` is drawn; returns how many there are."""
+        return wait_for(lambda: self.figures() >= FIGURES[tab] and self.figures(), 30, f"{tab} plots")
 
     def slider_to_end(self, title: str) -> None:
         handle = self.page.locator(".bk-input-group", has_text=title).locator(".noUi-handle").first
@@ -105,7 +107,7 @@ def test_report_shows_every_tab_and_reruns_on_sidebar_changes(market, browser, a
         # Act + Assert: every tab draws its plots and the numbers of the run
         for tab in TABS:
             page.open_tab(tab)
-            assert page.wait_plots(tab) >= MIN_CANVASES[tab]
+            assert page.wait_plots(tab) == FIGURES[tab]
             if tab == "Order Book":
                 page.wait_kpi("best_bid", f"{book.bid_px[-1, 0]:,.2f}")
                 assert page.kpi("best_ask") == f"{book.ask_px[-1, 0]:,.2f}"

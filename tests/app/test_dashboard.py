@@ -5,13 +5,20 @@ from __future__ import annotations
 import re
 import shutil
 
+import numpy as np
 import param
-import pytest
+import pyarrow.compute as pc
 
+from qfreplay.app import prep
+from qfreplay.app.blocks import utc
 from qfreplay.app.dashboard import Dashboard
 from qfreplay.app.live import LiveSession
 from qfreplay.app.source import ResultsSource
 from qfreplay.errors import QfreplayError
+from qfreplay.instruments import Instrument
+from qfreplay.store import read_table, write_partitioned
+
+BTC = Instrument("binance", "BTC-USDT")
 
 
 def kpi(html_text: str, key: str) -> str:
@@ -162,3 +169,48 @@ def test_live_dashboard_waits_for_the_sessions_first_results(market, tmp_path):
     assert str(dash.instrument) == "binance:BTC-USDT"
     assert kpi(perf.kpis.object, "fills") == f"{market['summary']['instruments']['binance:BTC-USDT']['fills']:,}"
     assert live.params == []
+
+
+class RecordingLive(FakeLive):
+    """A session whose newest rows are still in memory, on a clock of its own."""
+
+    def __init__(self, results_dir, data_dir, pending, now):
+        super().__init__(results_dir, data_dir)
+        self.pending, self.now = pending, now
+
+    def unpublished(self, table, instrument):
+        return self.pending.get((table, instrument))
+
+    def now_ns(self):
+        return self.now
+
+
+def test_live_book_adds_the_sessions_unpublished_rows_up_to_its_clock(market, tmp_path):
+    # Arrange: the dataset holds the first 5 minutes of binance; the session holds the rest in memory
+    data = tmp_path / "data"
+    split = market["t0"] + 5 * 60 * 10**9
+    for table in ("book", "trades", "ticker", "events"):
+        for inst in (BTC, Instrument("coinbase", "BTC-USD")):
+            rows = read_table(market["data"], table, inst)
+            ts = rows.column("ts_recv")
+            keep = rows if inst.venue == "coinbase" else rows.filter(pc.less(ts, split))
+            write_partitioned(data, table, inst.venue, inst.symbol, keep)
+    full = read_table(market["data"], "book", BTC)
+    pending = {("book", "binance:BTC-USDT"): full.filter(pc.greater_equal(full.column("ts_recv"), split - 10**9))}
+    ts_all = full.column("ts_recv").to_numpy()
+    live = RecordingLive(market["results"], data, pending, now=int(ts_all[-1]) + 1)
+    dash = Dashboard(ResultsSource(market["results"], data, wait=True), live=live, refresh_s=1)
+    book_tab = tab(dash, "Order Book")
+
+    # Assert: the newest row shown is the session's newest, and the window is gap-free across the seam
+    assert kpi(book_tab.head.object, "book_time") == utc(int(ts_all[-1]), with_date=False)
+    shown = dash.book_in_range().ts_recv
+    assert np.all(np.diff(shown) >= 0) and shown[-1] == ts_all[-1]
+    assert np.array_equal(shown, ts_all[prep.window(ts_all, int(shown[0]), None)])
+
+    # Act: the clock is earlier than the newest rows (a replay): nothing later is shown
+    live.now = split + 30 * 10**9
+    dash.refresh(force=True)
+
+    assert dash.book_in_range().ts_recv[-1] <= live.now
+    assert kpi(book_tab.head.object, "book_time") == utc(int(ts_all[ts_all <= live.now][-1]), with_date=False)
