@@ -77,8 +77,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 def one_row(row: BookRowLike) -> BookArrays:
     """A recorder row as a one-row :class:`BookArrays` (views of its level arrays, no copies).
 
-    Read-only like the Arrow-backed arrays a backtest loads, so that numba runs the one
-    specialization of each kernel that both compile (the execution kernel is compiled per process).
+    Read-only like the Arrow-backed arrays a backtest loads, so that live and backtest share one
+    compiled specialization of each kernel.
     """
     lv = lambda a: _readonly(np.ascontiguousarray(a, dtype=np.float64).reshape(1, -1))  # noqa: E731
     return BookArrays(
