@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import panel as pn
+import pyarrow.compute as pc
 
 from ..errors import QfreplayError
 from ..schema import EVENT_KINDS, FLAG_RESYNC
@@ -265,16 +266,18 @@ class ArbitrageTab(Tab):
 
     def render(self) -> None:
         d = self.dash
+        from ..engine.backtest import arbitrage_summary  # the summary's own top-5 rule
+
         ep = d.table_in_range(d.source.arbitrage(), "ts_start")
-        rows = sorted(ep.to_pylist(), key=lambda r: (-r["max_net_bps"], r["ts_start"])) if ep.num_rows else []
-        top = rows[:5]
-        total_ms = sum(r["duration_ms"] for r in rows)
+        arb = arbitrage_summary(ep)
+        top = arb["top"]
         pair = d.source.pair_of(d.instrument)
+        best_profit = pc.max(ep.column("max_profit_walk")).as_py() if ep.num_rows else None
         self.kpis.object = B.cards([
-            B.card("episodes", "episodes", B.fmt(len(rows))),
-            B.card("arb_duration", "time in episodes", f"{B.fmt(total_ms / 1000, 1)} s"),
+            B.card("episodes", "episodes", B.fmt(arb["episodes"])),
+            B.card("arb_duration", "time in episodes", f"{B.fmt(arb['total_duration_ms'] / 1000, 1)} s"),
             B.card("best_bps", "best net spread", f"{B.fmt(top[0]['max_net_bps'] if top else None, 2)} bps", "qf-pos" if top else ""),
-            B.card("best_profit", "best expected profit", B.fmt(max((r["max_profit_walk"] for r in rows), default=None), 2)),
+            B.card("best_profit", "best expected profit", B.fmt(best_profit, 2)),
         ])
         self.top.value = pd.DataFrame({
             "#": list(range(1, len(top) + 1)),
