@@ -33,10 +33,13 @@ def _refill(px, sz, n, far, want, is_bid):
     for k in far.keys():
         keys[i] = k
         i += 1
-    keys.sort()  # ascending
     take = min(want - n, m, px.shape[0] - n)
     if take <= 0:
         return n
+    if take < m:  # only the best ``take`` keys need sorting
+        keys = np.partition(keys, m - take)[m - take :] if is_bid else np.partition(keys, take - 1)[:take]
+        m = take
+    keys.sort()  # ascending
     # shift the near part up by ``take`` and put the taken ones (worst first) below it
     for j in range(n - 1, -1, -1):
         px[j + take] = px[j]

@@ -64,7 +64,7 @@ class BookSync:
     ):
         self.symbol = symbol
         self.levels = levels
-        self.book = OrderBook()
+        self.book = OrderBook(levels)
         self.cadence = RowCadence(interval_ms)
         self.on_row = on_row
         self.on_rows = on_rows or self._rows_one_by_one
