@@ -36,7 +36,6 @@ def serve_app(results_dir: str | Path | None = None, *, live: Optional[LiveSessi
     if view is None:
         if live is None:
             source = ResultsSource(folder)
-            source.preload()  # the first tab's book decodes while Panel imports
         else:  # the session may not have written its first results yet
             source = ResultsSource(folder, getattr(live, "data_dir", None), wait=True)
 

@@ -11,7 +11,6 @@ run's own, otherwise by re-running the engine on that instrument alone (``run_ba
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -125,7 +124,6 @@ class ResultsSource:
         self._stamp: Optional[tuple] = None
         self._runs: OrderedDict[Params, Run] = OrderedDict()
         self._files: dict[tuple[str, Instrument], _FileCache] = {}
-        self._lock = threading.Lock()  # dataset caches: the server thread and a preload thread
         self.summary: dict = {"instruments": {}}
         self.config: Config = load_config_dict({})
         self.instruments: list[Instrument] = []
@@ -247,23 +245,7 @@ class ResultsSource:
         base = partition_dir(self.data_root, table, inst.venue, inst.symbol, "x").parent
         return sorted(f for f in base.glob("date=*/*.parquet") if not f.name.startswith((".", "_")))
 
-    def preload(self) -> Optional[threading.Thread]:
-        """Start reading the first instrument's book in the background (what the first tab draws).
-
-        Decoding Parquet releases the GIL, so this overlaps with importing Panel and starting the
-        server; the first session then finds the book cached.
-        """
-        if not self.instruments or self.data_root is None:
-            return None
-        thread = threading.Thread(target=self.book, args=(self.instruments[0],), name="qfreplay-preload", daemon=True)
-        thread.start()
-        return thread
-
     def _cached(self, table: str, inst: Instrument, read, combine):
-        with self._lock:
-            return self._cached_locked(table, inst, read, combine)
-
-    def _cached_locked(self, table: str, inst: Instrument, read, combine):
         files = self._dataset_files(table, inst)
         cache = self._files.setdefault((table, inst), _FileCache())
         key = tuple(files)
