@@ -246,10 +246,12 @@ class BinanceFeed(Feed):
                     if d is not None and d.s in self.books:
                         self.last_ts = rec.ts
                         self.messages += 1
-                        ts, events = runs.setdefault(d.s, ([], []))
-                        ts.append(rec.ts)
-                        events.append(d)
-                        if len(ts) >= RUN_LENGTH:
+                        run = runs.get(d.s)
+                        if run is None:
+                            run = runs[d.s] = ([], [])
+                        run[0].append(rec.ts)
+                        run[1].append(d)
+                        if len(run[0]) >= RUN_LENGTH:
                             self._apply_run(d.s, runs.pop(d.s))
                         continue
                 elif payload[:15] != b'{"lastUpdateId"':
