@@ -190,7 +190,6 @@ def run_task(task: SweepTask, report: Callable[[float], None] = lambda units: No
     """Evaluate every point of ``task``: one metric row per point; ``report`` gets progress in grid points."""
     from .engine.run import FeatureRun, InstrumentRun
     from .engine.strategy import load_strategy
-    from .engine.user import runtime_error
 
     inst = task.instrument
     runs = {seg: {pid: InstrumentRun(inst, cfg, load_strategy(cfg.signal)) for pid, cfg in task.points}
@@ -209,10 +208,7 @@ def run_task(task: SweepTask, report: Callable[[float], None] = lambda units: No
                 continue
             feats, valid = features[seg].step(part)
             for run in runs[seg].values():
-                try:
-                    run.step(part, feats, valid)
-                except Exception as exc:  # noqa: BLE001 - raised inside the strategy's own code
-                    raise runtime_error(run.strategy, exc, f" on {inst} ({date})") from None
+                run.step(part, feats, valid)  # a strategy's own exception arrives as one StrategyError line
                 report(step_units)
         del book, table
     rows = []

@@ -20,6 +20,7 @@ from ..store import BookArrays
 from . import kernels as K
 from .specialize import execution_kernel_for
 from .strategy import Strategy
+from .user import runtime_error
 
 HIT_HORIZONS = {"1s": 1_000_000_000, "5s": 5_000_000_000, "30s": 30_000_000_000}
 SHARPE_ANNUALIZATION = math.sqrt(525_600)
@@ -184,11 +185,14 @@ class InstrumentRun:
         # the kernel appends at its running counters; offset the buffers so each chunk starts at 0
         self.ist[K.IS_FILLS] = 0
         self.ist[K.IS_ROUND_TRIPS] = 0
-        self._execute(
-            self.strategy.params, self.sstate, book.ts_recv, feats, valid,
-            book.bid_px, book.bid_sz, book.ask_px, book.ask_sz, self.xp, self.xi, self.ist, self.fst,
-            signal, conf, pos, cash, equity, f_ts, f_vals, rt_ts, rt_side, rt_vals,
-        )
+        try:
+            self._execute(
+                self.strategy.params, self.sstate, book.ts_recv, feats, valid,
+                book.bid_px, book.bid_sz, book.ask_px, book.ask_sz, self.xp, self.xi, self.ist, self.fst,
+                signal, conf, pos, cash, equity, f_ts, f_vals, rt_ts, rt_side, rt_vals,
+            )
+        except Exception as exc:  # noqa: BLE001 - only strategy code can raise inside the kernel
+            raise runtime_error(self.strategy, exc, f" on {self.instrument}") from None
         nf, nr = int(self.ist[K.IS_FILLS]), int(self.ist[K.IS_ROUND_TRIPS])
         self.ist[K.IS_FILLS] = f0 + nf
         self.ist[K.IS_ROUND_TRIPS] = r0 + nr

@@ -34,7 +34,8 @@ class Strategy:
     param_names: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        # compile now, to the one signature the execution kernel calls, so errors surface before any work
+        # compile the writable-array variant (live rows) now, so errors surface before any work;
+        # engine/user.py also compiles the read-only one that backtests pass
         if tuple(kernels.STRATEGY_SIG.args) not in [tuple(sig) for sig in self.fn.signatures]:
             self.fn.compile(kernels.STRATEGY_SIG)
         object.__setattr__(self, "params", np.ascontiguousarray(self.params, dtype=np.float64))

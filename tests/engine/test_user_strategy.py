@@ -246,3 +246,27 @@ def test_cli_backtest_with_a_broken_strategy_exits_2_and_writes_nothing(dataset,
     assert result.output.strip().splitlines() == [
         f"error: strategy '{path}:rule' does not compile: {path} line 6: Unknown attribute 'mid' of type array(float64, 1d, C)"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == ["cfg.yaml", "cli_typo.py"]
+
+
+def test_exception_raised_by_strategy_code_mid_run_is_one_line_and_writes_nothing(dataset, tmp_path):
+    path = write_strategy(tmp_path, "divides", f"""
+        @njit(cache=True)
+        def rule({ARGS}):
+            if state[0] > 100:
+                return 1, 1.0 // (state[0] - state[0])
+            state[0] += 1
+            return 0, 0.0
+    """)
+    out = tmp_path / "results"
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data: {dataset}\nout: {out}\ninstruments: [binance:BTC-USDT]\narbitrage: {{pairs: []}}\n"
+                   f"signal: {{strategy: '{path}:rule'}}\n")
+
+    result = CliRunner().invoke(cli, ["backtest", "--config", str(cfg)])
+
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert lines[0].startswith(f"error: strategy '{path}:rule' raised ZeroDivisionError")
+    assert "on binance:BTC-USDT" in lines[0]
+    assert not out.exists()
