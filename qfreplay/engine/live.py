@@ -23,6 +23,7 @@ Ordering, which is what makes a backtest over the recording reproduce the sessio
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import threading
 import time
@@ -38,7 +39,7 @@ from ..config import Config, ConfigError
 from ..errors import DataError, QfreplayError
 from ..instruments import Instrument
 from ..schema import TABLES, table_schema
-from ..store import NS_PER_DAY, BookArrays, date_of, day_bounds, iter_book_days
+from ..store import NS_PER_DAY, BookArrays, date_of, iter_book_days
 from .backtest import arbitrage_summary, sort_episodes
 from .run import ArbitrageRun, ChunkResult, FeatureRun, InstrumentRun, execution_params
 from .strategy import Strategy, load_strategy
@@ -47,6 +48,8 @@ from .strategy import Strategy, load_strategy
 DEFAULT_REORDER_MS = 2_000
 #: Results (part files, summary.json) are refreshed this often.
 DEFAULT_REFRESH_S = 1.0
+#: Arbitrage takes the rows the reorder window released this often (small batches, short pauses).
+COMMIT_S = 0.1
 #: Rows of latency kept for the p50 / p99 in ``live.json``.
 LATENCY_WINDOW = 65_536
 #: Sort key of episodes closed by the final step (after every UTC day, as in the backtest).
@@ -116,6 +119,16 @@ def split_by_day(table: pa.Table, column: str) -> list[tuple[str, pa.Table]]:
     return [(date_of(int(d) * NS_PER_DAY), table.filter(pa.array(days == d))) for d in np.unique(days)]
 
 
+def chunk_tables(taken: list[tuple[int, list[ChunkResult]]]) -> list[tuple[str, str, int, pa.Table]]:
+    """``(table, UTC day, instrument index, rows)`` of chunks handed over by :meth:`LiveEngine.take_chunks`."""
+    out = []
+    for idx, chunks in taken:
+        for name, table in concat_chunks(chunks).tables().items():
+            for day, part in split_by_day(table, DAY_COLUMN[name]):
+                out.append((name, day, idx, part))
+    return out
+
+
 # ----------------------------------------------------------------------------- arbitrage window
 
 
@@ -132,6 +145,7 @@ class ArbitrageWindow:
         self.parts: list[tuple[tuple[str, int, int], pa.Table]] = []
         self.late = 0
         self._count = 0
+        self._unsorted: set[Instrument] = set()
         self._sorted: Optional[pa.Table] = None
 
     def add(self, inst: Instrument, ts: int, seq: int, book: BookArrays) -> None:
@@ -140,7 +154,10 @@ class ArbitrageWindow:
             self.late += 1
             return
         self._count += 1
-        self.held[inst].append((ts, seq, self._count, book))
+        rows = self.held[inst]
+        if rows and (ts, seq) < rows[-1][:2]:
+            self._unsorted.add(inst)
+        rows.append((ts, seq, self._count, book))
 
     def _make_arbs(self) -> list[ArbitrageRun]:
         # the runs widen their books to the deepest rows fed, as in the backtest
@@ -152,13 +169,10 @@ class ArbitrageWindow:
         for inst, rows in self.held.items():
             if not rows:
                 continue
-            rows.sort(key=lambda r: (r[0], r[1], r[2]))  # (ts_recv, seq) as the backtest reads them
-            if watermark is None:
-                k = len(rows)
-            else:
-                k = 0
-                while k < len(rows) and rows[k][0] <= watermark:
-                    k += 1
+            if inst in self._unsorted:  # (ts_recv, seq) as the backtest reads them
+                rows.sort(key=lambda r: (r[0], r[1], r[2]))
+                self._unsorted.discard(inst)
+            k = len(rows) if watermark is None else bisect.bisect_right(rows, watermark, key=lambda r: r[0])
             if k:
                 taken[inst] = rows[:k]
                 del rows[:k]
@@ -169,11 +183,19 @@ class ArbitrageWindow:
         if self.arbs is None:
             self.arbs = self._make_arbs()
         new = 0
-        days = sorted({date_of(r[0]) for rows in taken.values() for r in rows})
-        for day in days:
-            lo, hi = day_bounds(day)
-            books = {i: _stack([r[3] for r in rows if lo <= r[0] < hi]) for i, rows in taken.items()}
-            books = {i: b for i, b in books.items() if b is not None}
+        first = min(rows[0][0] for rows in taken.values()) // NS_PER_DAY
+        last = max(rows[-1][0] for rows in taken.values()) // NS_PER_DAY
+        for day_index in range(first, last + 1):  # the backtest's day loop: episodes closed per UTC day
+            lo, hi = day_index * NS_PER_DAY, (day_index + 1) * NS_PER_DAY
+            books = {}
+            for inst, rows in taken.items():
+                a = bisect.bisect_left(rows, lo, key=lambda r: r[0])
+                b = bisect.bisect_left(rows, hi, key=lambda r: r[0])
+                if b > a:
+                    books[inst] = _stack([r[3] for r in rows[a:b]])
+            if not books:
+                continue
+            day = date_of(lo)
             for k, arb in enumerate(self.arbs):
                 eps = arb.step(books.get(arb.a), books.get(arb.b))
                 if eps.num_rows:
@@ -300,18 +322,21 @@ class LiveEngine:
             return 0
         return self.window.commit(now - self.reorder_ns)
 
+    def take_chunks(self) -> list[tuple[int, list[ChunkResult]]]:
+        """Hand over the per-row results produced since the last call (cheap: no copies).
+
+        Turn them into tables with :func:`chunk_tables`, in any thread: they are never changed.
+        """
+        taken = []
+        for inst, chunks in self._chunks.items():
+            if chunks:
+                self._chunks[inst] = []
+                taken.append((self.index[inst], chunks))
+        return taken
+
     def drain(self) -> list[tuple[str, str, int, pa.Table]]:
         """Result rows produced since the last drain: ``(table, UTC day, instrument index, rows)``."""
-        out = []
-        for inst, chunks in self._chunks.items():
-            if not chunks:
-                continue
-            self._chunks[inst] = []
-            tables = concat_chunks(chunks).tables()
-            for name, table in tables.items():
-                for day, part in split_by_day(table, DAY_COLUMN[name]):
-                    out.append((name, day, self.index[inst], part))
-        return out
+        return chunk_tables(self.take_chunks())
 
     def finish(self) -> dict:
         """No more rows: feed arbitrage everything held, close open episodes; returns the summary."""
@@ -626,6 +651,8 @@ class LiveSession:
         self._stop: Optional[asyncio.Event] = None
         self._stop_requested = False
         self._prev_now: Optional[int] = None
+        self._writing: Optional[asyncio.Task] = None
+        self._write_error: Optional[BaseException] = None
         self.events: list[tuple[str, int, str, str]] = []
         self.on_flush: Optional[Callable[[dict], None]] = None  # tests and the CLI: after every refresh
 
@@ -696,16 +723,22 @@ class LiveSession:
         source_task = asyncio.create_task(self.source.run(self.engine.on_book_row, self._on_event, self._stop))
         deadline = None if duration is None else time.monotonic() + float(duration)
         error: Optional[BaseException] = None
+        last_refresh = time.monotonic()
         try:
             while not source_task.done() and not self._stop.is_set():
-                wait = self.refresh_s if deadline is None else min(self.refresh_s, deadline - time.monotonic())
+                wait = COMMIT_S if deadline is None else min(COMMIT_S, deadline - time.monotonic())
                 if wait <= 0:
                     break
                 stop_wait = asyncio.create_task(self._stop.wait())
                 await asyncio.wait({source_task, stop_wait}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
                 stop_wait.cancel()
-                if not source_task.done():
-                    await self._refresh(results)
+                if source_task.done() or self._stop.is_set():
+                    break
+                self._commit()
+                idle = self._writing is None or self._writing.done()
+                if idle and time.monotonic() - last_refresh >= self.refresh_s:
+                    last_refresh = time.monotonic()
+                    self._writing = asyncio.create_task(self._refresh(results))
         finally:
             self._stop.set()
             self.state = "stopping"
@@ -715,26 +748,37 @@ class LiveSession:
                 raise
             except BaseException as exc:  # noqa: BLE001 - finish the results, then report
                 error = exc
+            if self._writing is not None:
+                await asyncio.gather(self._writing, return_exceptions=True)
+            error = error or self._write_error
             summary = self.engine.finish()
             self.state = "failed" if error is not None else "finished"
-            await asyncio.to_thread(results.write, self.engine.drain(), self.engine.window.episodes(), summary, self.status(), False)
-            path = await asyncio.to_thread(results.finish, summary, self.status())
+            taken, episodes, status = self.engine.take_chunks(), self.engine.window.episodes(), self.status()
+            await asyncio.to_thread(lambda: results.write(chunk_tables(taken), episodes, summary, status, False))
+            path = await asyncio.to_thread(results.finish, summary, status)
             self.finished_summary = summary
         if error is not None:
             raise error
         return LiveResult(path, self.data_dir, summary, self.status())
 
-    async def _refresh(self, results) -> None:
-        # Arbitrage is fed up to the clock of the *previous* refresh minus the reorder window: if the
+    def _commit(self) -> None:
+        # Arbitrage is fed up to the clock of the *previous* commit minus the reorder window: if the
         # loop stalled, the recorder's timer emits the rows held up by the stall before that.
         now = self._clock()
         if self._prev_now is not None:
             self.engine.commit(self._prev_now)
         self._prev_now = now
-        batch = self.engine.drain()
-        summary = self.engine.summary()
-        status = self.status()
-        await asyncio.to_thread(results.write, batch, self.engine.window.episodes(), summary, status, True)
+
+    async def _refresh(self, results) -> None:
+        """Write what is new (tables built off the event loop); a failure stops the session."""
+        taken, episodes = self.engine.take_chunks(), self.engine.window.episodes()
+        summary, status = self.engine.summary(), self.status()
+        try:
+            await asyncio.to_thread(lambda: results.write(chunk_tables(taken), episodes, summary, status, True))
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk: end the session, keep what was written
+            self._write_error = exc
+            self._stop.set()
+            return
         if self.on_flush is not None:
             self.on_flush(summary)
 
