@@ -104,16 +104,25 @@ class DatasetWriter:
 
     def book_rows(self, inst: Instrument, scalars: np.ndarray, levels: np.ndarray) -> None:
         """Many book rows at once (see :data:`qfreplay.book.sync.RowsSink`); files split as if
-        they had come one by one."""
+        they had come one by one through :meth:`book_row`."""
         n = len(scalars)
-        ts = scalars[:, 0]
-        if self._hour is not None and self._buffered + n < self.max_rows and (ts // NS_PER_HOUR == self._hour).all():
-            self._buffered += n
-            self._book_buffer(inst).extend(scalars, levels)
-        else:
-            for j in range(n):
-                self._tick(int(ts[j]))
-                self._book_buffer(inst).extend(scalars[j : j + 1], levels[j : j + 1])
+        hours = scalars[:, 0] // NS_PER_HOUR
+        start = 0
+        while start < n:
+            if self._hour is None:
+                self._hour = int(hours[start])
+            # the rows that go to the current files: same hour, and max_rows not reached
+            stop = start + max(0, min(n - start, self.max_rows - self._buffered - 1))
+            other = np.flatnonzero(hours[start:stop] != self._hour)
+            if len(other):
+                stop = start + int(other[0])
+            if stop == start:  # this row starts new files
+                self._tick(int(scalars[start, 0]))
+                stop = start + 1
+            else:
+                self._buffered += stop - start
+            self._book_buffer(inst).extend(scalars[start:stop], levels[start:stop])
+            start = stop
         self.counts["book"] += n
 
     def trade(self, inst: Instrument, ts_recv: int, t: Trade) -> None:
