@@ -35,7 +35,8 @@ def _serve_dashboard(session, port: int) -> Optional[tuple[str, object]]:
 @click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="With --replay: market time per wall-clock second (0: as fast as possible).")
 @click.option("--reorder-ms", type=click.FloatRange(min=0), default=2000, show_default=True,
-              help="How long arbitrage holds rows so that both venues' rows are merged in ts_recv order.")
+              help="How long arbitrage holds rows, beyond the record.interval_ms cadence, so that the venues' rows "
+                   "are merged in ts_recv order as in a backtest.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 def live(config_path, duration, port, no_dashboard, data, out, replay, speed, reorder_ms, quiet) -> None:
     """Record the configured instruments and run the engine on every new book row, live.

@@ -13,11 +13,11 @@ Ordering, which is what makes a backtest over the recording reproduce the sessio
 - Rows of *different* instruments may arrive out of ts_recv order (a row is emitted at the end of
   its cadence interval; a Binance book comes back from a REST snapshot). Arbitrage merges a pair's
   valid rows by ts_recv, so it holds them in a reorder window and feeds them, sorted, once the
-  clock (as read at the previous refresh, so that a stalled event loop cannot outrun the rows it
-  held up) is ``reorder_ms`` past them — the merge the backtest makes, cut at UTC days like the
-  backtest's day loop. A row older than the window when it arrives is counted in ``late_rows``
-  (it would make arbitrage differ from a backtest; ``max_row_lag_ms`` in ``live.json`` shows how
-  close a session came).
+  clock is ``reorder_ms`` plus the row cadence past them (the clock as read at the previous
+  commit, so that a stalled event loop cannot outrun the rows it held up): the merge the backtest
+  makes, cut at UTC days like the backtest's day loop. A row older than the window when it
+  arrives is counted in ``late_rows`` (it would make arbitrage differ from a backtest;
+  ``max_row_lag_ms`` in ``live.json`` shows how close a session came).
 """
 
 from __future__ import annotations
@@ -639,7 +639,9 @@ class LiveSession:
             raise ConfigError(f"the dataset folder {data!r} must not lie inside the results folder {out!r} (which is replaced at the end)")
         needed = list(dict.fromkeys(self.cfg.instrument_list + [i for p in self.cfg.pair_list for i in p]))
         self.source = source if source is not None else RecorderSource(self.cfg, self.data_dir, needed)
-        self.engine = LiveEngine(self.cfg, strategy, reorder_ms, clock=self.source.now if self.source.wall_clock else None)
+        # a recorded row is emitted up to one cadence interval after its ts_recv: hold rows that much longer
+        held_ms = float(reorder_ms) + (self.cfg.record.interval_ms if self.source.wall_clock else 0)
+        self.engine = LiveEngine(self.cfg, strategy, held_ms, clock=self.source.now if self.source.wall_clock else None)
         self._clock = self.source.now
         self.refresh_s = float(refresh_s)
         self.results = None
