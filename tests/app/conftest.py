@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
 from qfreplay.config import load_config_dict
 from qfreplay.engine.backtest import run_backtest
-from tests.app.market import T0, write_market
+from tests.app.market import T0, market_config, write_market
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 MINUTES = 10
-
-
-def market_config(data: Path, out: Path, **extra) -> dict:
-    return {"data": str(data), "out": str(out), "instruments": ["binance:BTC-USDT", "coinbase:BTC-USD"],
-            "arbitrage": {"pairs": [["binance:BTC-USDT", "coinbase:BTC-USD"]]}, **extra}
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +26,6 @@ def market(tmp_path_factory) -> dict:
     info = write_market(data, minutes=MINUTES, seed=7, levels=10)
     result = run_backtest(load_config_dict(market_config(data, out)))
     return {"data": data, "results": out, "summary": result.summary, "t0": T0, **info}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ another module's data.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Sequence
 
@@ -86,8 +87,7 @@ def write_market(root: str | Path, minutes: float = 10, seed: int = 7, t0: int =
             span = np.arange(min(60, n - at))
             basis[at: at + len(span)] += size * np.exp(-span / 15)
         mid = fair * (1 + basis)
-        tick = 0.01 if venue.startswith("binance") else 0.01
-        ts_event, bpx, bsz, apx, asz = _book(irng, ts, mid, levels, tick, 3 if k == 0 else 40,
+        ts_event, bpx, bsz, apx, asz = _book(irng, ts, mid, levels, 0.01, 3 if k == 0 else 40,
                                               25 if k == 0 else 60, tilt + _ou(irng, n, 0.2, 0.9))
         flags = np.zeros(n, np.uint8)
         flags[0] = FLAG_RESYNC
@@ -152,3 +152,16 @@ def write_market(root: str | Path, minutes: float = 10, seed: int = 7, t0: int =
                                    pa.array([e[2] for e in events])], schema=EVENTS_SCHEMA)
         write_partitioned(root, "events", venue, symbol, ev)
     return info
+
+
+def market_config(data: Path, out: Path, **extra) -> dict:
+    """A config for the pair of this market (both instruments backtested, one arbitrage pair)."""
+    return {"data": str(data), "out": str(out), "instruments": ["binance:BTC-USDT", "coinbase:BTC-USD"],
+            "arbitrage": {"pairs": [["binance:BTC-USDT", "coinbase:BTC-USD"]]}, **extra}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -20,8 +20,7 @@ from qfreplay.config import load_config_dict
 from qfreplay.engine.backtest import run_backtest
 from qfreplay.instruments import Instrument
 from qfreplay.store import load_book, read_table, write_partitioned
-from tests.app.conftest import free_port, market_config
-from tests.app.market import write_market
+from tests.app.market import free_port, market_config, write_market
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from qfreplay.cli import cli
-from tests.app.conftest import free_port
+from tests.app.market import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
