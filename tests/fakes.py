@@ -3,27 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
-
-@dataclass
-class DepthUpdate:
-    ts: int
-    venue: str
-    symbol: str
-    bids: list
-    asks: list
-
-
-@dataclass
-class Trade:
-    ts: int
-    venue: str
-    symbol: str
-    trade_id: int
-    price: float
-    size: float
-    side: int
+from qfreplay.simulate import DepthUpdate, Trade
 
 
 class FakeMarket:

@@ -8,8 +8,8 @@ books), and trades are replayed as they were. Times are shifted to start at ``st
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -18,28 +18,9 @@ import numpy as np
 from ..book.orderbook import OrderBook
 from ..errors import DataError
 from ..instruments import Instrument
+from ..simulate import DepthUpdate, Trade
 from .feed import make_feed
 from .journal import read_header, read_journal
-
-
-@dataclass
-class DepthUpdate:
-    ts: int
-    venue: str
-    symbol: str
-    bids: list
-    asks: list
-
-
-@dataclass
-class Trade:
-    ts: int
-    venue: str
-    symbol: str
-    trade_id: int
-    price: float
-    size: float
-    side: int
 
 
 class _RecordingBook(OrderBook):
@@ -125,9 +106,7 @@ class ReplayMarket:
             raise DataError(f"raw journal {str(path)!r} holds no book data to replay")
         start = time.time_ns() if start_ns is None else start_ns
         shift = start - first
-        for ev in self._events:
-            ev.ts += shift
-        self._events.sort(key=lambda e: e.ts)
+        self._events = sorted((dataclasses.replace(ev, ts=ev.ts + shift) for ev in self._events), key=lambda e: e.ts)
         self.now = start
         self._i = 0
         self._last: dict[tuple[str, str], list] = {}
