@@ -281,17 +281,21 @@ def load_config_dict(data: Any, source: str = "") -> Config:
     return cfg
 
 
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """Parse a YAML file, or raise one line naming the file (and the line of a syntax error)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} {str(p)!r} does not exist")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} {str(p)!r} is not valid YAML{where}") from None
+
+
 def load_config(path: str | Path | None) -> Config:
     """Read and validate a YAML config file; ``None`` gives the defaults."""
     if path is None:
         return load_config_dict({})
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {str(p)!r} is not valid YAML{where}") from None
-    return load_config_dict(data, source=str(p))
+    return load_config_dict(read_yaml(path), source=str(path))

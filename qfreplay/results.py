@@ -48,15 +48,35 @@ def is_results_dir(path: Path) -> bool:
     return (path / SUMMARY_FILE).is_file()
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """The results folder may be new, empty, or an earlier results folder (which is replaced)."""
+def check_out_dir(out: str | Path, is_ours=is_results_dir, what: str = "qfreplay results") -> Path:
+    """An output folder may be new, empty, or an earlier one of ours (``is_ours``), which is replaced."""
     p = Path(out)
     if p.exists():
         if not p.is_dir():
             raise QfreplayError(f"output path {str(p)!r} exists and is not a folder")
-        if any(p.iterdir()) and not is_results_dir(p):
-            raise QfreplayError(f"output folder {str(p)!r} is not empty and holds no qfreplay results; choose another --out")
+        if any(p.iterdir()) and not is_ours(p):
+            raise QfreplayError(f"output folder {str(p)!r} is not empty and holds no {what}; choose another --out")
     return p
+
+
+def temp_folder_beside(out: Path) -> Path:
+    """A new hidden folder next to ``out`` to build it in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    return tmp
+
+
+def move_into_place(tmp: Path, out: Path) -> Path:
+    """Replace ``out`` (if any) by the finished folder ``tmp``; readers never see a half-written one."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
 
 
 class ResultsWriter:
@@ -64,9 +84,7 @@ class ResultsWriter:
 
     def __init__(self, out: str | Path):
         self.out = check_out_dir(out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.out.parent / f".{self.out.name}.tmp-{uuid.uuid4().hex[:8]}"
-        self.tmp.mkdir()
+        self.tmp = temp_folder_beside(self.out)
         self._writers: dict[str, pq.ParquetWriter] = {}
 
     def append(self, name: str, table: pa.Table) -> None:
@@ -91,14 +109,7 @@ class ResultsWriter:
                 pq.write_table(schema.empty_table(), path, compression="zstd")
         (self.tmp / SUMMARY_FILE).write_text(dump_summary(summary))
         build_duckdb(self.tmp, summary)
-        old = None
-        if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(self.out, old)
-        os.replace(self.tmp, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.out
+        return move_into_place(self.tmp, self.out)
 
     def abort(self) -> None:
         """Drop everything written so far."""

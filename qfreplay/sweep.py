@@ -27,12 +27,12 @@ from typing import Any, Callable, Iterable, Optional
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
-from .config import Config
-from .errors import ConfigError, DataError, QfreplayError
+from .config import Config, read_yaml
+from .errors import ConfigError, DataError
 from .instruments import Instrument
-from .results import SUMMARY_TABLE_FIELDS, dump_summary, summary_rows
+from .results import (SUMMARY_TABLE_FIELDS, check_out_dir, dump_summary, move_into_place, summary_rows,
+                      temp_folder_beside)
 from .store import BookArrays, book_arrays, check_dataset, partition_dates, partition_dir, read_partition
 
 SWEEPABLE = ("features.", "signal.", "execution.")
@@ -129,16 +129,7 @@ def parse_grid(data: Any, source: str = "grid") -> Grid:
 
 def load_grid(path: str | Path) -> Grid:
     """Read a grid YAML file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"grid file {str(p)!r} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"grid file {str(p)!r} is not valid YAML{where}") from None
-    return parse_grid(data, f"grid file {str(p)!r}")
+    return parse_grid(read_yaml(path, "grid file"), f"grid file {str(path)!r}")
 
 
 # ----------------------------------------------------------------------------- tasks (run on workers)
@@ -470,20 +461,14 @@ def is_sweep_dir(path: Path) -> bool:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise QfreplayError(f"output path {str(out)!r} exists and is not a folder")
-        if any(out.iterdir()) and not is_sweep_dir(out):
-            raise QfreplayError(f"output folder {str(out)!r} is not empty and holds no qfreplay sweep; choose another --out")
+    check_out_dir(out, is_sweep_dir, "qfreplay sweep")
 
 
 def _write(out: Path, rows: pa.Table, points: pa.Table, info: dict) -> Path:
     """sweep.parquet, points.parquet, results.duckdb and sweep.json into a temp folder, then moved into place."""
     import duckdb
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp = temp_folder_beside(out)
     try:
         pq.write_table(rows, tmp / ROWS_FILE, compression="zstd")
         pq.write_table(points, tmp / POINTS_FILE, compression="zstd")
@@ -496,13 +481,7 @@ def _write(out: Path, rows: pa.Table, points: pa.Table, info: dict) -> Path:
         finally:
             con.close()
         (tmp / SWEEP_FILE).write_text(dump_summary(info))
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
