@@ -31,17 +31,20 @@ def _ts(ns: int) -> str:
 def print_summary(summary: dict, out: Optional[Path] = None, console: Optional[Console] = None,
                   title: str = "Backtest summary") -> None:
     """The per-instrument table, the arbitrage top 5 and where the results are."""
-    console = console or Console(width=140)
+    console = console or Console(width=max(150, Console().width))
     t = Table(title=title, show_lines=False)
     cols = ["instrument", "rows", "invalid", "total P&L", "realized", "fees", "fills", "trips", "win rate",
             "max DD", "Sharpe", "hit 1s", "hit 5s", "hit 30s"]
     for c in cols:
-        t.add_column(c, justify="left" if c == "instrument" else "right")
+        if c == "instrument":
+            t.add_column(c, justify="left", no_wrap=True, min_width=17)
+        else:
+            t.add_column(c, justify="right", no_wrap=True)
     for name, s in summary["instruments"].items():
         h = s["hit_rate"]
-        t.add_row(name, _fmt(s["rows"]), _fmt(s["invalid_rows"]), _fmt(s["total_pnl"]), _fmt(s["realized_pnl"]),
-                  _fmt(s["fees"]), _fmt(s["fills"]), _fmt(s["round_trips"]), _fmt(s["win_rate"], 3),
-                  _fmt(s["max_drawdown"]), _fmt(s["sharpe"], 2), _fmt(h["1s"], 3), _fmt(h["5s"], 3), _fmt(h["30s"], 3))
+        t.add_row(name, _fmt(s["rows"]), _fmt(s["invalid_rows"]), _fmt(s["total_pnl"], 2), _fmt(s["realized_pnl"], 2),
+                  _fmt(s["fees"], 2), _fmt(s["fills"]), _fmt(s["round_trips"]), _fmt(s["win_rate"], 3),
+                  _fmt(s["max_drawdown"], 2), _fmt(s["sharpe"], 1), _fmt(h["1s"], 3), _fmt(h["5s"], 3), _fmt(h["30s"], 3))
     console.print(t)
     arb = summary["arbitrage"]
     console.print(f"Arbitrage: {arb['episodes']} episodes, {arb['total_duration_ms'] / 1000:,.1f} s in total")
