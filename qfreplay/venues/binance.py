@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Iterable, Optional, Union
 
 import msgspec
-import orjson
-
 import numpy as np
+import orjson
 
 from .decimal import lists_from_json, sides_from_json
 from .common import BestQuote, Depth, DepthRun, Malformed, Ticker, Trade, VenueMessage, levels_array, snippet
@@ -194,15 +193,16 @@ def depth_run(events: list[DepthUpdateRaw]) -> Optional[DepthRun]:
     levels = lists_from_json(raws)
     if levels is None:
         return None
+    px, sz, starts = levels
     k = len(events)
     return DepthRun(
         events[0].s,
         np.fromiter([d.U for d in events], np.int64, k),
         np.fromiter([d.u for d in events], np.int64, k),
         np.fromiter([d.E * 1_000_000 for d in events], np.int64, k),
-        levels[2],
-        levels[0],
-        levels[1],
+        starts,
+        px,
+        sz,
     )
 
 
@@ -289,12 +289,12 @@ def _fmt(x: float) -> str:
     return f"{x:.8f}"
 
 
-def _levels(levels: list[tuple[float, float]]) -> list[list[str]]:
+def _encode_levels(levels: list[tuple[float, float]]) -> list[list[str]]:
     return [[_fmt(p), _fmt(s)] for p, s in levels]
 
 
 def encode_depth(symbol: str, event_ms: int, first_id: int, last_id: int, bids, asks) -> dict:
-    return {"e": "depthUpdate", "E": event_ms, "s": symbol, "U": first_id, "u": last_id, "b": _levels(bids), "a": _levels(asks)}
+    return {"e": "depthUpdate", "E": event_ms, "s": symbol, "U": first_id, "u": last_id, "b": _encode_levels(bids), "a": _encode_levels(asks)}
 
 
 def encode_trade(symbol: str, event_ms: int, trade_id: int, price: float, size: float, buyer_maker: bool) -> dict:
@@ -321,4 +321,4 @@ def encode_rest_ticker(symbol: str, close_ms: int, t: dict) -> dict:
 
 
 def encode_snapshot(last_id: int, bids, asks) -> dict:
-    return {"lastUpdateId": last_id, "bids": _levels(bids), "asks": _levels(asks)}
+    return {"lastUpdateId": last_id, "bids": _encode_levels(bids), "asks": _encode_levels(asks)}
