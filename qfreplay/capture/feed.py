@@ -230,12 +230,13 @@ class BinanceFeed(Feed):
         """:meth:`feed` of every record, with the diff frames of each book gathered into runs
         that are decoded and applied in one go (:meth:`BinanceBookSync.on_diffs`).
 
-        Same rows and events: a run is applied before any record that could touch a book or log
-        an event; trades and tickers (their own tables) pass it. Needs a sink with ``book_rows``.
+        Same rows and events: the gathered frames are applied before any record that could touch
+        a book or log an event; trades and tickers (their own tables) pass them. Needs a sink
+        with ``book_rows``.
         """
         if getattr(self.sink, "book_rows", None) is None or self.on_quote is not None:
             return super().feed_many(records)
-        runs: dict[str, tuple[list, list]] = {}  # venue symbol -> (ts_recv, diff events)
+        pending: list[tuple[int, bytes, binance.DepthUpdateRaw]] = []  # diff frames in arrival order
         n = 0
         for rec in records:
             n += 1
@@ -246,40 +247,40 @@ class BinanceFeed(Feed):
                     if d is not None and d.s in self.books:
                         self.last_ts = rec.ts
                         self.messages += 1
-                        run = runs.get(d.s)
-                        if run is None:
-                            run = runs[d.s] = ([], [])
-                        run[0].append(rec.ts)
-                        run[1].append(d)
-                        if len(run[0]) >= RUN_LENGTH:
-                            self._apply_run(d.s, runs.pop(d.s))
+                        pending.append((rec.ts, payload, d))
+                        if len(pending) >= RUN_LENGTH:
+                            self._apply_pending(pending)
                         continue
                 elif payload[:15] != b'{"lastUpdateId"':
                     msgs = binance.decode(payload)
                     if not all(isinstance(m, (Trade, Ticker, BestQuote)) for m in msgs):
-                        self._apply_runs(runs)
+                        self._apply_pending(pending)
                     self.last_ts = rec.ts
                     self.messages += 1
                     self._messages(rec.ts, msgs)
                     continue
-            self._apply_runs(runs)
+            self._apply_pending(pending)
             self.feed(rec)
-        self._apply_runs(runs)
+        self._apply_pending(pending)
         return n
 
-    def _apply_runs(self, runs: dict) -> None:
-        for symbol in list(runs):
-            self._apply_run(symbol, runs.pop(symbol))
-
-    def _apply_run(self, symbol: str, run: tuple[list, list]) -> None:
-        ts, events = run
-        book = self.books[symbol]
-        depth = binance.depth_run(events)
-        if depth is None:  # a level list that needs the slow parser: one by one
-            for t, d in zip(ts, events):
-                book.on_diff(t, binance.depth_message(d))
+    def _apply_pending(self, pending: list) -> None:
+        """Apply the gathered diff frames (one run per book) and forget them."""
+        if not pending:
+            return
+        frames: dict[str, list] = {}
+        for item in pending:
+            frames.setdefault(item[2].s, []).append(item)
+        runs = {symbol: binance.depth_run([d for _, _, d in items]) for symbol, items in frames.items()}
+        if any(run is None for run in runs.values()):
+            # a level list the fast parser refuses (the slow one may call it malformed, an event
+            # of every book): frame by frame in arrival order, as feed() does
+            for ts, payload, _ in pending:
+                self._messages(ts, binance.decode(payload))
         else:
-            book.on_diffs(np.array(ts, np.int64), depth)
+            for symbol, run in runs.items():
+                self.books[symbol].on_diffs(np.array([ts for ts, _, _ in frames[symbol]], np.int64), run)
+        pending.clear()
 
     def on_rest(self, ts: int, meta: dict, body: bytes) -> None:
         if self._rest_failure(ts, meta, body):
