@@ -39,7 +39,7 @@ from ..config import Config, ConfigError
 from ..errors import DataError, QfreplayError
 from ..instruments import Instrument
 from ..schema import TABLES, table_schema
-from ..store import NS_PER_DAY, BookArrays, date_of, iter_book_days
+from ..store import NS_PER_DAY, BookArrays, book_arrays, date_of, iter_book_days, partition_dates, read_partition
 from .backtest import arbitrage_summary, sort_episodes
 from .run import ArbitrageRun, ChunkResult, FeatureRun, InstrumentRun, execution_params
 from .strategy import Strategy, load_strategy
@@ -514,23 +514,25 @@ class ReplaySource:
         return self._now
 
     def rows(self) -> Iterable[tuple[Instrument, BookRowLike]]:
-        """Every row of every instrument, merged in (ts_recv, instrument order, seq) order, day by day."""
-        days: dict[str, dict[Instrument, BookArrays]] = {}
-        for inst in self.instruments:
-            for day, book in iter_book_days(self.data_dir, inst, self.start, self.end):
-                days.setdefault(day, {})[inst] = book
-        for day in sorted(days):
-            parts = list(days[day].items())
+        """Every row of every instrument, merged in (ts_recv, instrument order, seq) order, one UTC day in memory."""
+        dates = sorted({d for i in self.instruments
+                        for d in partition_dates(self.data_dir, "book", i.venue, i.symbol, self.start, self.end)})
+        for day in dates:
+            parts = []
+            for inst in self.instruments:
+                t = read_partition(self.data_dir, "book", inst.venue, inst.symbol, day, self.start, self.end)
+                if t.num_rows:
+                    parts.append((inst, book_arrays(t)))
+            if not parts:
+                continue
             ts = np.concatenate([b.ts_recv for _, b in parts])
             who = np.concatenate([np.full(len(b), k) for k, (_, b) in enumerate(parts)])
             pos = np.concatenate([np.arange(len(b)) for _, b in parts])
-            order = np.lexsort((pos, who, ts))
-            for k in order:
+            for k in np.lexsort((pos, who, ts)):
                 inst, b = parts[who[k]]
                 i = pos[k]
                 yield inst, BookRow(int(b.ts_recv[i]), int(b.ts_event[i]), int(b.seq[i]), int(b.flags[i]),
                                     b.bid_px[i], b.bid_sz[i], b.ask_px[i], b.ask_sz[i])
-            del days[day]
 
     async def run(self, on_book_row: RowCallback, on_event: EventCallback, stop: asyncio.Event) -> None:
         t0_wall, t0_data = time.monotonic(), None
