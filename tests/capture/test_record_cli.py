@@ -61,11 +61,12 @@ def start_recorder(cfg: Path, out: Path) -> subprocess.Popen:
     )
 
 
-def wait_for_raw(out: Path, timeout: float = 20.0) -> None:
+def wait_for_raw(out: Path, timeout: float = 30.0, ignore: frozenset = frozenset(), size: int = 2000) -> None:
+    """Wait until both venues' open journals (other than ``ignore``) hold at least ``size`` bytes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        parts = list(out.rglob("*.gz.part"))
-        if len(parts) == 2 and all(p.stat().st_size > 2000 for p in parts):
+        parts = [p for p in out.rglob("*.gz.part") if p not in ignore]
+        if len(parts) == 2 and all(p.stat().st_size > size for p in parts):
             return
         time.sleep(0.2)
     raise AssertionError("the recorder wrote no journal in time")
@@ -101,8 +102,7 @@ def test_sigkill_leaves_no_partial_parquet_and_normalize_recovers(tmp_path, loca
     cfg = config_file(tmp_path, local_exchange)
     proc = start_recorder(cfg, out)
     try:
-        wait_for_raw(out)
-        time.sleep(1.5)
+        wait_for_raw(out, size=20_000)  # enough frames flushed for books on both venues
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -120,7 +120,7 @@ def test_sigkill_leaves_no_partial_parquet_and_normalize_recovers(tmp_path, loca
     # a restarted recorder adds files and leaves the earlier ones alone
     proc = start_recorder(cfg, out)
     try:
-        time.sleep(4)
+        wait_for_raw(out, ignore=frozenset(first_raw))
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
     finally:

@@ -31,13 +31,26 @@ async def record(out, faults, seconds, inject=(), interval_ms=100):
         rec = Recorder(cfg, INSTRUMENTS, out, on_book_row=lambda inst, row: hooked.append((inst, row)), stall_timeout=1.0, backoff=(0.05, 0.3), seed=1)
 
         async def injector():
+            # faults are injected only once every book is synchronized (a loaded machine may take a
+            # while to connect), and the recording then runs `seconds` past the first injection
+            deadline = time.monotonic() + 20
+            while {str(i) for i, _ in hooked} < set(INSTRUMENTS) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            end = time.monotonic() + seconds
             for delay, kind, venue in inject:
                 await asyncio.sleep(delay)
                 ex.inject(kind, venue)
+            await asyncio.sleep(max(0.0, end - time.monotonic()))
+            rec.stop()
 
+        if not inject:
+            stats = await asyncio.wait_for(rec.run(duration=seconds), seconds + 15)
+            return ex, stats, hooked
         task = asyncio.create_task(injector())
-        stats = await asyncio.wait_for(rec.run(duration=seconds), seconds + 15)
-        task.cancel()
+        try:
+            stats = await asyncio.wait_for(rec.run(), seconds + 40)
+        finally:
+            task.cancel()
         return ex, stats, hooked
 
 
