@@ -94,6 +94,7 @@ def live(config_path, duration, port, no_dashboard, data, out, replay, speed, re
         lat = st.get("latency", {}).get("arrival_to_output_ms")
         line = f"late rows {st['late_rows']}, out-of-order rows {st['out_of_order_rows']}"
         if lat:
-            line += f"; frame arrival -> engine output p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms"
+            line += (f"; frame arrival -> engine output p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms"
+                     " (includes waiting for the end of the record.interval_ms row interval)")
         click.echo(line, err=True)
     sys.stdout.flush()
