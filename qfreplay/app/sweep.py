@@ -84,12 +84,12 @@ def sweep_view(sweep_dir: str | Path):
     keys = list(info["grid"])
     metrics = metric_columns(points)
 
-    metric = pn.widgets.Select(name="Metric", options=metrics, value=info.get("metric", metrics[0]))
-    x = pn.widgets.Select(name="X parameter", options=keys, value=keys[0])
-    y = pn.widgets.Select(name="Y parameter", options=keys, value=keys[1] if len(keys) > 1 else keys[0])
-    instrument = pn.widgets.Select(name="Instrument", options=[ALL] + list(info["instruments"]), value=ALL)
-    how = pn.widgets.Select(name="Other parameters", options=list(AGGREGATES), value="best")
-    sort_by = pn.widgets.Select(name="Sort table by", options=["point"] + keys + metrics, value=metric.value)
+    metric = pn.widgets.Select(label="Metric", options=metrics, value=info.get("metric", metrics[0]))
+    x = pn.widgets.Select(label="X parameter", options=keys, value=keys[0])
+    y = pn.widgets.Select(label="Y parameter", options=keys, value=keys[1] if len(keys) > 1 else keys[0])
+    instrument = pn.widgets.Select(label="Instrument", options=[ALL] + list(info["instruments"]), value=ALL)
+    how = pn.widgets.Select(label="Other parameters", options=list(AGGREGATES), value="best")
+    sort_by = pn.widgets.Select(label="Sort table by", options=["point"] + keys + metrics, value=metric.value)
     heat = chart(height=420)
     grid_table = table(page_size=25)
 

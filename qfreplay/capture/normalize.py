@@ -7,13 +7,12 @@ have no ``@session`` header: name their venue and symbol.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
 from ..errors import ConfigError, DataError
-from ..instruments import Instrument, check_venue, normalize_symbol, venue_symbol
+from ..instruments import check_venue, normalize_symbol
 from ..schema import DEFAULT_LEVELS
 from .feed import make_feed
 from .journal import journal_files, read_header, read_journal

@@ -27,7 +27,7 @@ from ..config import Config
 from ..errors import ConfigError, VenueError
 from ..instruments import Instrument, venue_symbol
 from ..venues import binance, coinbase
-from ..venues.common import WS_MAX_SIZE, Backoff, RestReply, Ticker, Trade, rest_get, restricted_message, snippet
+from ..venues.common import WS_MAX_SIZE, Backoff, RestReply, Ticker, Trade, rest_get, restricted_message
 from .feed import Actions, Feed, make_feed
 from .journal import JournalWriter, Record
 from .writer import DatasetWriter

@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from ..book.sync import BookRow
 from ..config import Config, ConfigError
-from ..errors import DataError, QfreplayError
+from ..errors import DataError
 from ..instruments import Instrument
 from ..schema import TABLES, table_schema
 from ..store import NS_PER_DAY, BookArrays, book_arrays, date_of, iter_book_days, partition_dates, read_partition

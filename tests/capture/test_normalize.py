@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from qfreplay.capture.normalize import normalize
 from qfreplay.errors import ConfigError

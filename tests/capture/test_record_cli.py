@@ -1,7 +1,6 @@
 """``qfreplay record`` as a process: SIGTERM closes cleanly, SIGKILL loses nothing the journal holds."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys

@@ -136,7 +136,7 @@ def test_plain_python_function_is_not_a_strategy(tmp_path):
         def rule({ARGS}):
             return 0, 0.0
     """)
-    assert f"'rule' is not a numba function; decorate it with @njit(cache=True)" in load_error(f"{path}:rule")
+    assert "'rule' is not a numba function; decorate it with @njit(cache=True)" in load_error(f"{path}:rule")
 
 
 def test_syntax_error_names_file_and_line(tmp_path):
