@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+import threading
 
 from qfreplay.simulate import DepthUpdate, Trade
 
@@ -77,3 +80,26 @@ class FakeMarket:
                     p["trade_id"] += 1
         self.now = max(self.now, until_ns)
         return out
+
+
+@contextlib.contextmanager
+def served_in_thread(exchange, timeout: float = 20.0):
+    """Run a LocalExchange on its own event loop in a background thread (for tests of processes)."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(exchange.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(timeout), "the local exchange did not start"
+    try:
+        yield exchange
+    finally:
+        asyncio.run_coroutine_threadsafe(exchange.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from qfreplay.engine.backtest import run_backtest
 from qfreplay.results import dump_summary
 from qfreplay.schema import RESULT_TABLES
 from qfreplay.venues.local import Faults, LocalExchange
+from tests.fakes import served_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 FINAL_FILES = {f"{n}.parquet" for n in RESULT_TABLES} | {"summary.json", "results.duckdb", "live.json"}
@@ -88,24 +87,10 @@ def test_live_bad_input_is_one_line(tmp_path: Path, small_dataset: Path):
 @pytest.fixture(scope="module")
 def exchange():
     """The simulator on the local exchange, with faults, served from a background thread."""
-    loop = asyncio.new_event_loop()
     ex = LocalExchange(seed=3, instruments=["binance:BTC-USDT", "coinbase:BTC-USD"],
                        faults=Faults(drop=0.01, malformed=0.005, http_429=0.3, retry_after=0.2))
-    ready = threading.Event()
-
-    def serve():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(ex.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    yield ex
-    asyncio.run_coroutine_threadsafe(ex.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with served_in_thread(ex) as served:
+        yield served
 
 
 @pytest.mark.slow

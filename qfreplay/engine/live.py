@@ -59,25 +59,12 @@ _FINAL_DAY = "9999-12-31"
 DAY_COLUMN = {"signals": "ts_recv", "equity": "ts_recv", "fills": "ts_fill", "round_trips": "ts_close"}
 
 
-class BookRowLike(Protocol):
-    """What the recorder hands over per emitted row (``qfreplay.book.sync.BookRow``)."""
-
-    ts_recv: int
-    ts_event: int
-    seq: int
-    flags: int
-    bid_px: np.ndarray
-    bid_sz: np.ndarray
-    ask_px: np.ndarray
-    ask_sz: np.ndarray
-
-
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
 
 
-def one_row(row: BookRowLike) -> BookArrays:
+def one_row(row: BookRow) -> BookArrays:
     """A recorder row as a one-row :class:`BookArrays` (views of its level arrays, no copies).
 
     Read-only like the Arrow-backed arrays a backtest loads, so that live and backtest share one
@@ -278,7 +265,7 @@ class LiveEngine:
 
     # -- rows
 
-    def on_book_row(self, inst: Instrument, row: BookRowLike) -> Optional[ChunkResult]:
+    def on_book_row(self, inst: Instrument, row: BookRow) -> Optional[ChunkResult]:
         """Process one emitted book row now; returns the instrument's results for it (None if not run)."""
         t_call = time.time_ns() if self.clock is not None else 0
         ts = int(row.ts_recv)
@@ -469,7 +456,7 @@ class LiveEngine:
 # ----------------------------------------------------------------------------- sources
 
 
-RowCallback = Callable[[Instrument, BookRowLike], None]
+RowCallback = Callable[[Instrument, BookRow], None]
 EventCallback = Callable[[Instrument, int, str, str], None]
 
 
@@ -513,7 +500,7 @@ class ReplaySource:
     def now(self) -> int:
         return self._now
 
-    def rows(self) -> Iterable[tuple[Instrument, BookRowLike]]:
+    def rows(self) -> Iterable[tuple[Instrument, BookRow]]:
         """Every row of every instrument, merged in (ts_recv, instrument order, seq) order, one UTC day in memory."""
         dates = sorted({d for i in self.instruments
                         for d in partition_dates(self.data_dir, "book", i.venue, i.symbol, self.start, self.end)})

@@ -1,10 +1,8 @@
 """``qfreplay record`` as a process: SIGTERM closes cleanly, SIGKILL loses nothing the journal holds."""
 
-import asyncio
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from qfreplay.commands.record import select_instruments
 from qfreplay.errors import ConfigError
 from qfreplay.instruments import Instrument
 from qfreplay.venues.local import LocalExchange
-from tests.fakes import FakeMarket
+from tests.fakes import FakeMarket, served_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,23 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def local_exchange():
     """A local exchange on a free port, served from a background thread."""
-    loop = asyncio.new_event_loop()
-    ex = LocalExchange(seed=5, market=FakeMarket(5, start_ns=time.time_ns()))
-    ready = threading.Event()
-
-    def serve():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(ex.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield ex
-    asyncio.run_coroutine_threadsafe(ex.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with served_in_thread(LocalExchange(seed=5, market=FakeMarket(5, start_ns=time.time_ns())), 10) as ex:
+        yield ex
 
 
 def config_file(tmp_path, ex) -> Path:
