@@ -333,3 +333,29 @@ def test_live_against_the_local_exchange_with_faults_equals_a_backtest_of_its_re
     # the dashboard's view of rows recorded but not yet published (the recorder publishes hourly)
     book, now, wall = buffered[-1]
     assert book.schema.equals(book_schema(10)) and book.num_rows > 50 and abs(now - wall) < 1e9
+
+
+@pytest.mark.slow
+def test_a_user_strategy_live_against_the_local_exchange_equals_its_backtest(tmp_path: Path):
+    from qfreplay.venues.local import Faults, LocalExchange
+
+    repo = Path(__file__).resolve().parents[2]
+    strategy = f"{repo}/examples/strategies/imbalance_hysteresis.py:imbalance_hysteresis"  # keeps state, reads position
+
+    async def session() -> tuple:
+        faults = Faults(drop=0.01, malformed=0.005, http_429=0.3, retry_after=0.2)
+        async with LocalExchange(seed=5, instruments=[BTC_A, BTC_B], faults=faults, speed=2.0) as ex:
+            cfg = load_config_dict({
+                "data": str(tmp_path / "data"), "out": str(tmp_path / "out"), "instruments": [BTC_A, BTC_B],
+                "arbitrage": {"pairs": [[BTC_A, BTC_B]]},
+                "signal": {"strategy": strategy, "params": {"enter": 0.05, "exit": 0.0}},
+                "record": {"levels": 10, "interval_ms": 50}, "venues": ex.venue_config(),
+            })
+            live = LiveSession(cfg, reorder_ms=1500, refresh_s=0.5)
+            return cfg, await live.run(duration=8)
+
+    cfg, result = asyncio.run(session())
+
+    summary = assert_same_results(result.results_dir, result.summary, cfg)
+    assert all(s["rows"] > 30 for s in summary["instruments"].values())
+    assert sum(s["fills"] for s in summary["instruments"].values()) > 0
