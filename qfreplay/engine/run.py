@@ -219,7 +219,7 @@ class InstrumentRun:
         self.ist[K.IS_FILLS] = 0
         self.ist[K.IS_ROUND_TRIPS] = 0
         q = float(qty)
-        price = K.fill_price(q, book.bid_px[0], book.bid_sz[0], book.ask_px[0], book.ask_sz[0],
+        price = K.fill_price(q, book.bid_px, book.bid_sz, book.ask_px, book.ask_sz, 0,
                              self.xp[K.XP_BOOK_FILL] != 0.0, self.xp[K.XP_SLIP] / 1e4)
         K._apply_fill(q, price, self.xp[K.XP_FEE], int(ts), int(ts), self.ist, self.fst, f_ts, f_vals, rt_ts, rt_side, rt_vals)
         nf, nr = int(self.ist[K.IS_FILLS]), int(self.ist[K.IS_ROUND_TRIPS])
