@@ -36,6 +36,8 @@ def serve_app(results_dir: str | Path | None = None, *, live: Optional[LiveSessi
     if view is None:
         if live is None:
             source = ResultsSource(folder)
+            if source.instruments:  # the first tab draws the first instrument's book
+                source.preload_book(source.instruments[0])
         else:  # the session may not have written its first results yet
             source = ResultsSource(folder, getattr(live, "data_dir", None), wait=True)
 

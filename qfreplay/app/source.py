@@ -11,6 +11,7 @@ run's own, otherwise by re-running the engine on that instrument alone (``run_ba
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ class _FileCache:
     """Dataset rows of one (table, instrument), read file by file and concatenated in time order."""
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()  # one reader at a time: a page waits for a preload instead of reading again
         self.parts: dict[Path, object] = {}
         self.key: tuple = ()
         self.value = None
@@ -249,12 +251,26 @@ class ResultsSource:
         files = self._dataset_files(table, inst)
         cache = self._files.setdefault((table, inst), _FileCache())
         key = tuple(files)
-        if key == cache.key and cache.value is not None:
+        with cache.lock:
+            if key == cache.key and cache.value is not None:
+                return cache.value
+            parts = {f: cache.parts[f] if f in cache.parts else read(f) for f in files}
+            cache.parts, cache.key = parts, key
+            cache.value = combine([parts[f] for f in files]) if files else None
             return cache.value
-        parts = {f: cache.parts[f] if f in cache.parts else read(f) for f in files}
-        cache.parts, cache.key = parts, key
-        cache.value = combine([parts[f] for f in files]) if files else None
-        return cache.value
+
+    def preload_book(self, inst: Instrument) -> threading.Thread:
+        """Start reading ``inst``'s book rows in the background (Polars decodes outside the GIL), so a
+        server can import Panel meanwhile; a failed read is left for the page to hit and report."""
+        def read() -> None:
+            try:
+                self.book(inst)
+            except DataError:
+                pass
+
+        thread = threading.Thread(target=read, name=f"qfreplay-preload-{inst}", daemon=True)
+        thread.start()
+        return thread
 
     def book(self, inst: Instrument) -> Optional[BookArrays]:
         """Every book row of ``inst`` in the dataset, in (ts_recv, seq) order; None without data."""
