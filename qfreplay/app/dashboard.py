@@ -357,7 +357,7 @@ class Dashboard:
     def _render_active(self) -> None:
         tab = self.tabs_list[self.tabs.active]
         if tab.stale and self.run is not None:
-            tab.render()
+            tab.show()
             tab.stale = False
 
     def _on_venue(self, event) -> None:

@@ -38,6 +38,13 @@ class Tab:
         self.dash = dash
         self.stale = True
         self.panel = pn.Column(sizing_mode="stretch_width", margin=(4, 0), name=self.title)
+        self.content: list = []  # what the tab shows, placed in ``panel`` when it is first shown
+
+    def show(self) -> None:
+        """Redraw everything; the first time, place the content too (a tab never opened costs the page nothing)."""
+        self.render()
+        if not len(self.panel):
+            self.panel[:] = self.content
 
     def render(self) -> None:
         """Redraw everything."""
@@ -59,7 +66,7 @@ class OrderBookTab(Tab):
         self.depth = chart()
         self.heat = chart()
         self.note = html()
-        self.panel[:] = [self.head, pn.Row(self.ladder, self.depth, sizing_mode="stretch_width"), self.heat, self.note]
+        self.content = [self.head, pn.Row(self.ladder, self.depth, sizing_mode="stretch_width"), self.heat, self.note]
 
     def render(self) -> None:
         self.render_snapshot()  # everything here follows the snapshot time
@@ -124,7 +131,7 @@ class SignalsTab(Tab):
             self.sell.on_click(lambda _: self._execute(-1))
             self.exec_box[:] = [html(B.title("Simulated execution at the current book")),
                                 pn.Row(self.qty, self.buy, self.sell), self.exec_result]
-        self.panel[:] = [self.badge, self.exec_box, self.features,
+        self.content = [self.badge, self.exec_box, self.features,
                          html(B.title("Signal history (changes, newest first)")), self.history]
 
     def _execute(self, side: int) -> None:
@@ -199,7 +206,7 @@ class PerformanceTab(Tab):
         self.fills = table()
         self.trips = table()
         self.all = table(pagination=None)
-        self.panel[:] = [self.kpis, self.chart,
+        self.content = [self.kpis, self.chart,
                          pn.Row(pn.Column(html(B.title("Fills (newest first)")), self.fills, sizing_mode="stretch_width"),
                                 pn.Column(html(B.title("Round trips (newest first)")), self.trips, sizing_mode="stretch_width"),
                                 sizing_mode="stretch_width"),
@@ -261,7 +268,7 @@ class ArbitrageTab(Tab):
         self.top = table(pagination=None)
         self.bars = chart()
         self.spread = chart()
-        self.panel[:] = [self.kpis, html(B.title("Top 5 episodes by max net spread (all pairs)")), self.top,
+        self.content = [self.kpis, html(B.title("Top 5 episodes by max net spread (all pairs)")), self.top,
                          self.bars, self.spread]
 
     def render(self) -> None:
@@ -316,7 +323,7 @@ class AnalyticsTab(Tab):
         self.stats = html()
         self.gauge = html()
         self.chart = chart()
-        self.panel[:] = [self.stats, self.gauge, self.chart]
+        self.content = [self.stats, self.gauge, self.chart]
 
     def render(self) -> None:
         d = self.dash
@@ -363,7 +370,7 @@ class QualityTab(Tab):
         self.rates = chart()
         self.lat_chart = chart()
         self.events = table()
-        self.panel[:] = [self.kpis, html(B.title("Exchange-to-local latency (ts_recv − ts_event, ms)")), self.latency,
+        self.content = [self.kpis, html(B.title("Exchange-to-local latency (ts_recv − ts_event, ms)")), self.latency,
                          self.rates, self.lat_chart, html(B.title("Events (newest first)")), self.events]
 
     def render(self) -> None:
