@@ -132,7 +132,7 @@ class SignalsTab(Tab):
             self.exec_box[:] = [html(B.title("Simulated execution at the current book")),
                                 pn.Row(self.qty, self.buy, self.sell), self.exec_result]
         self.content = [self.badge, self.exec_box, self.features,
-                         html(B.title("Signal history (changes, newest first)")), self.history]
+                        html(B.title("Signal history (changes, newest first)")), self.history]
 
     def _execute(self, side: int) -> None:
         d = self.dash
@@ -207,10 +207,10 @@ class PerformanceTab(Tab):
         self.trips = table()
         self.all = table(pagination=None)
         self.content = [self.kpis, self.chart,
-                         pn.Row(pn.Column(html(B.title("Fills (newest first)")), self.fills, sizing_mode="stretch_width"),
-                                pn.Column(html(B.title("Round trips (newest first)")), self.trips, sizing_mode="stretch_width"),
-                                sizing_mode="stretch_width"),
-                         html(B.title("All instruments (the run's own parameters and range)")), self.all]
+                        pn.Row(pn.Column(html(B.title("Fills (newest first)")), self.fills, sizing_mode="stretch_width"),
+                               pn.Column(html(B.title("Round trips (newest first)")), self.trips, sizing_mode="stretch_width"),
+                               sizing_mode="stretch_width"),
+                        html(B.title("All instruments (the run's own parameters and range)")), self.all]
 
     def render(self) -> None:
         d = self.dash
@@ -269,7 +269,7 @@ class ArbitrageTab(Tab):
         self.bars = chart()
         self.spread = chart()
         self.content = [self.kpis, html(B.title("Top 5 episodes by max net spread (all pairs)")), self.top,
-                         self.bars, self.spread]
+                        self.bars, self.spread]
 
     def render(self) -> None:
         d = self.dash
@@ -371,7 +371,7 @@ class QualityTab(Tab):
         self.lat_chart = chart()
         self.events = table()
         self.content = [self.kpis, html(B.title("Exchange-to-local latency (ts_recv − ts_event, ms)")), self.latency,
-                         self.rates, self.lat_chart, html(B.title("Events (newest first)")), self.events]
+                        self.rates, self.lat_chart, html(B.title("Events (newest first)")), self.events]
 
     def render(self) -> None:
         d = self.dash
