@@ -35,6 +35,22 @@ class Sink(Protocol):
     def event(self, inst: Instrument, ts_recv: int, kind: str, detail: str) -> None: ...
 
 
+class NullSink:
+    """A sink that drops everything: subclass it and override only what you want to see."""
+
+    def book_row(self, inst: Instrument, row: BookRow) -> None:
+        pass
+
+    def trade(self, inst: Instrument, ts_recv: int, t: Trade) -> None:
+        pass
+
+    def ticker(self, inst: Instrument, ts_recv: int, t: Ticker) -> None:
+        pass
+
+    def event(self, inst: Instrument, ts_recv: int, kind: str, detail: str) -> None:
+        pass
+
+
 class Actions:
     """Requests a feed makes of the network side; the default does nothing (normalize)."""
 

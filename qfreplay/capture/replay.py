@@ -19,7 +19,7 @@ from ..book.orderbook import OrderBook
 from ..errors import DataError
 from ..instruments import Instrument
 from ..simulate import DepthUpdate, Trade
-from .feed import make_feed
+from .feed import NullSink, make_feed
 from .journal import read_header, read_journal
 
 
@@ -67,16 +67,7 @@ class ReplayMarket:
 
         replay = self
 
-        class Sink:
-            def book_row(self, inst, row):
-                pass
-
-            def event(self, *a):
-                pass
-
-            def ticker(self, *a):
-                pass
-
+        class Sink(NullSink):
             def trade(self, inst, ts, t):
                 replay._events.append(Trade(ts, inst.venue, inst.symbol, t.trade_id, t.price, t.size, t.side))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from qfreplay.capture.feed import make_feed
+from qfreplay.capture.feed import NullSink, make_feed
 from qfreplay.capture.journal import Record
 from qfreplay.venues import coinbase
 from qfreplay.venues.common import Depth, Malformed, Ticker, Trade, iso_to_ns
@@ -68,18 +68,9 @@ def test_real_capture_books_agree_with_the_ticker_channel():
     states = {"BTC-USD": [], "ETH-USD": []}
     quotes = []
 
-    class Sink:
+    class Sink(NullSink):
         def book_row(self, inst, row):
             states[inst.symbol].append((row.bid_px[0], row.ask_px[0]))
-
-        def trade(self, *a):
-            pass
-
-        def ticker(self, *a):
-            pass
-
-        def event(self, *a):
-            pass
 
     feed = make_feed("coinbase", ["BTC-USD", "ETH-USD"], 20, 0, Sink())
     feed.on_quote = lambda ts, q: quotes.append((q, len(states[q.symbol])))
