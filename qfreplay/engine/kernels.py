@@ -39,10 +39,12 @@ FLOAT_STATE_SIZE = 16
 NS_PER_MINUTE = 60_000_000_000
 
 _F1 = types.float64[::1]
-#: The strategy call, with writable arrays: (ts, feats, bid_px, bid_sz, ask_px, ask_sz, position,
-#: params, state) -> (signal, confidence). Runs pass the book levels read-only (zero-copy from
-#: Arrow), which ``engine/user.py`` compiles for as well.
-STRATEGY_SIG = types.Tuple((types.int64, types.float64))(types.int64, _F1, _F1, _F1, _F1, _F1, types.float64, _F1, _F1)
+#: The strategy call as every run makes it: (ts, feats, bid_px, bid_sz, ask_px, ask_sz, position,
+#: params, state) -> (signal, confidence). The book levels are read-only (zero-copy from Arrow in a
+#: backtest; live marks its rows read-only too), so one compiled variant serves every run.
+_LEVELS = types.Array(types.float64, 1, "C", readonly=True)
+STRATEGY_SIG = types.Tuple((types.int64, types.float64))(
+    types.int64, _F1, _LEVELS, _LEVELS, _LEVELS, _LEVELS, types.float64, _F1, _F1)
 # The strategy reaches the execution kernel as a dispatcher argument, so numba specializes (and
 # inlines) it per strategy. Passing it as a first-class FunctionType instead would make one cached
 # kernel serve all strategies, but measured twice the per-row cost through the indirect call.

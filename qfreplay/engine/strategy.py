@@ -34,10 +34,11 @@ class Strategy:
     param_names: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        # compile the writable-array variant (live rows) now, so errors surface before any work;
-        # engine/user.py also compiles the read-only one that backtests pass
-        if tuple(kernels.STRATEGY_SIG.args) not in [tuple(sig) for sig in self.fn.signatures]:
-            self.fn.compile(kernels.STRATEGY_SIG)
+        # compile the variant runs call now (from numba's cache after the first time), so that
+        # errors surface before any work; the return type is the function's own
+        args = tuple(kernels.STRATEGY_SIG.args)
+        if args not in [tuple(sig) for sig in self.fn.signatures]:
+            self.fn.compile(args)
         object.__setattr__(self, "params", np.ascontiguousarray(self.params, dtype=np.float64))
 
     def new_state(self) -> np.ndarray:

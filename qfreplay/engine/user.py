@@ -195,17 +195,6 @@ def numba_message(exc: BaseException, fn: Any, display: str) -> str:
     return f"{where}{problem}"
 
 
-def _row_types() -> tuple:
-    """The argument types a backtest or live run calls a strategy with: the book levels are
-    read-only (zero-copy from Arrow; live marks them so too), everything else is writable."""
-    from numba.core import types
-
-    levels = types.Array(types.float64, 1, "C", readonly=True)
-    args = list(STRATEGY_SIG.args)
-    args[2:6] = [levels] * 4
-    return tuple(args)
-
-
 def _readonly_book(levels: int) -> Any:
     from ..store import empty_book
 
@@ -220,7 +209,7 @@ def _compile_function(spec: str, fn: Any, display: str) -> None:
     from numba.core import types
     from numba.core.errors import NumbaError
 
-    args = _row_types()
+    args = tuple(STRATEGY_SIG.args)
     try:
         takes = list(inspect.signature(fn.py_func).parameters)
     except (TypeError, ValueError):
@@ -228,18 +217,14 @@ def _compile_function(spec: str, fn: Any, display: str) -> None:
     if takes is not None and len(takes) != len(args):
         raise StrategyError(f"strategy {spec!r} must take the arguments {ARGUMENTS}; it takes ({', '.join(takes)})")
     try:
-        # no declared return type: the signal's sign is what counts, whatever its type; the writable
-        # variant is the one Strategy compiles (cheap, from numba's cache)
-        signatures = (args, tuple(STRATEGY_SIG.args))
+        # no declared return type: the signal's sign is what counts, whatever its type
         try:
-            for sig in signatures:
-                fn.compile(sig)
+            fn.compile(args)
         except ImportError:
             # numba's on-disk cache of this file was written when it was loaded under another module
             # name (file path vs package.module): drop that cache and compile afresh
             fn._cache.flush()
-            for sig in signatures:
-                fn.compile(sig)
+            fn.compile(args)
     except NumbaError as exc:
         raise StrategyError(f"strategy {spec!r} does not compile: {numba_message(exc, fn, display)}") from None
     except Exception as exc:  # noqa: BLE001 - e.g. a TypeError for a wrong number of arguments
