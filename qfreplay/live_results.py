@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from .results import DUCKDB_FILE, SUMMARY_FILE, ResultsWriter, check_out_dir, dump_summary, summary_rows
 from .schema import ARBITRAGE_SCHEMA, RESULT_TABLES
+from .store import write_parquet_atomic
 
 STATUS_FILE = "live.json"
 SUMMARY_PARQUET = ".summary.parquet"
@@ -52,12 +53,6 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-
-
 class PartFolder:
     """The part files of one (table, day, instrument), in row order."""
 
@@ -68,7 +63,7 @@ class PartFolder:
     def add(self, table: pa.Table, number: int) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         f = self.path / f"{number:010d}-0.parquet"
-        _write_parquet(table, f)
+        write_parquet_atomic(table, f)
         self.files.append((0, table.num_rows, f))
         self._compact()
 
@@ -84,7 +79,7 @@ class PartFolder:
                 continue
             merged = pa.concat_tables([pq.read_table(f) for _, _, f in tail])
             target = self.path / f"{tail[0][2].name.split('-')[0]}-{level + 1}.parquet"
-            _write_parquet(merged, target)
+            write_parquet_atomic(merged, target)
             for _, _, f in tail:
                 f.unlink()
             self.files[-FANOUT:] = [(level + 1, rows, target)]

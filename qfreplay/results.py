@@ -73,7 +73,12 @@ def move_into_place(tmp: Path, out: Path) -> Path:
     if out.exists():
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(out, old)
-    os.replace(tmp, out)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)  # put the earlier folder back
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return out

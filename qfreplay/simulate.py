@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import math
-import os
 import shutil
 import zlib
 from bisect import bisect_left, bisect_right
@@ -32,6 +31,7 @@ import pyarrow as pa
 
 from .errors import ConfigError, DataError
 from .instruments import Instrument
+from .results import move_into_place, temp_folder_beside
 from .schema import EVENTS_SCHEMA, FLAG_RESYNC, TABLES, TICKER_SCHEMA, TRADES_SCHEMA, book_schema
 from .store import write_partitioned
 
@@ -1294,24 +1294,17 @@ def _progress(show: bool, total: int):
 
 def _write(out: Path, tracks: dict[Instrument, _Track], seed: int, force: bool) -> dict[str, int]:
     """Write every table into a hidden folder beside ``out``, then rename it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.simulate-{os.getpid()}"
-    old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+    tmp = temp_folder_beside(out)
     counts = dict.fromkeys(TABLES, 0)
     try:
         for inst, track in tracks.items():
             for name, table in track.tables().items():
                 write_partitioned(tmp, name, inst.venue, inst.symbol, table, suffix=f"sim{seed}")
                 counts[name] += table.num_rows
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
+        move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            os.replace(old, out)
         raise
-    shutil.rmtree(old, ignore_errors=True)
     return counts
 
 
